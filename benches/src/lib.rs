@@ -1,0 +1,1 @@
+//! Criterion benchmarks and load tools for seaport-rs; see `benches/`.

@@ -1,0 +1,1 @@
+//! seaport-net (being written).
