@@ -102,3 +102,59 @@ impl fmt::Display for ParseError {
 }
 
 impl std::error::Error for ParseError {}
+
+/// Why the registry or hub refused a request.
+///
+/// Each variant maps to a stable [`ErrorCode`](crate::message::ErrorCode) sent on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// A role, id, version, host or pattern is malformed.
+    #[error("{0}")]
+    Invalid(#[from] ParseError),
+    /// The metadata is too large or nests too deeply.
+    #[error(transparent)]
+    InvalidMeta(#[from] crate::record::MetaError),
+    /// Port 0 was asked for explicitly.
+    #[error("port 0 is not a usable port; ask for 1-65535, or for none to get one assigned")]
+    InvalidPort,
+    /// A port range with its low end above its high end, or starting at 0.
+    #[error("port range {low}-{high} is empty or starts at 0; give LOW-HIGH with 1 <= LOW <= HIGH")]
+    InvalidPortRange {
+        /// Low end as given.
+        low: u16,
+        /// High end as given.
+        high: u16,
+    },
+    /// Every port in the range is in use on that host.
+    #[error("every port in {low}-{high} is in use on host {host}; free some or ask for a wider range")]
+    PortRangeExhausted {
+        /// The host.
+        host: String,
+        /// Low end of the range.
+        low: u16,
+        /// High end of the range.
+        high: u16,
+    },
+    /// No record has this id.
+    #[error("no record with id {0:?}")]
+    UnknownId(String),
+    /// The signer may not do this.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The session holds as many registrations as it may.
+    #[error("this connection already holds {max} registrations, the hub's limit")]
+    TooManyRegistrations {
+        /// The limit.
+        max: usize,
+    },
+    /// The session holds as many subscriptions as it may.
+    #[error("this connection already holds {max} subscriptions, the hub's limit")]
+    TooManySubscriptions {
+        /// The limit.
+        max: usize,
+    },
+    /// No subscription has this id on this session.
+    #[error("no subscription with id {0}")]
+    UnknownSubscription(u64),
+}

@@ -1,0 +1,794 @@
+//! The hub as a sans-I/O state machine.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rustc_hash::FxHashMap;
+
+use crate::error::RegistryError;
+use crate::message::{Change, ClientMessage, ErrorCode, HubMessage, RequestId, SubscriptionId};
+use crate::pattern::Pattern;
+use crate::ports::DEFAULT_PORT_RANGE;
+use crate::record::{
+    parse_version, validate_host, validate_meta, HubId, MetaLimits, PortRequest, Record, RecordId, Registration, Role,
+};
+use crate::registry::{Registry, DEFAULT_RECENTLY_FREED};
+use crate::time::Timestamp;
+use crate::value::Meta;
+
+/// Identifies a session (a connection) to the hub; chosen by the driver, unique while open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(pub u64);
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// The raw bytes of an ed25519 public key whose signature the driver has verified.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyId(pub [u8; 32]);
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+impl fmt::Display for KeyId {
+    /// The first 8 bytes in hex: enough to tell keys apart in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in &self.0[..8] {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What is on the other end of a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionKind {
+    /// A client: registers, queries, subscribes.
+    Client,
+}
+
+/// Bounds on what one session may hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Live registrations one session may own.
+    pub max_registrations_per_session: usize,
+    /// Subscriptions one session may hold.
+    pub max_subscriptions_per_session: usize,
+    /// Bounds on a record's metadata.
+    pub meta: MetaLimits,
+    /// Recently freed ports per host avoided when assigning.
+    pub recently_freed_ports: usize,
+    /// Records per [`HubMessage::Snapshot`].
+    pub snapshot_chunk: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_registrations_per_session: 4096,
+            max_subscriptions_per_session: 256,
+            meta: MetaLimits::default(),
+            recently_freed_ports: DEFAULT_RECENTLY_FREED,
+            snapshot_chunk: 256,
+        }
+    }
+}
+
+/// Configuration of a [`Hub`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HubConfig {
+    /// This hub's id, stamped on the records registered through it.
+    pub id: HubId,
+    /// Seed of every random choice (record ids, ports): same seed, same inputs, same outputs.
+    pub seed: u64,
+    /// How often clients should send something (told to them in the welcome).
+    pub heartbeat: Duration,
+    /// A session silent this long is closed and its records freed.
+    pub timeout: Duration,
+    /// Ports assigned when a registration names no range.
+    pub port_range: RangeInclusive<u16>,
+    /// Keys allowed to register. Empty: an open hub where anyone may do anything.
+    pub authorized: BTreeSet<KeyId>,
+    /// The hub's own key: may register, update and free anything.
+    pub hub_key: Option<KeyId>,
+    /// Per-session bounds.
+    pub limits: Limits,
+}
+
+impl Default for HubConfig {
+    /// Heartbeat 15 s, timeout 45 s (seaport's defaults), ports 10000-32767, open.
+    fn default() -> HubConfig {
+        HubConfig {
+            id: HubId(0),
+            seed: 0,
+            heartbeat: Duration::from_secs(15),
+            timeout: Duration::from_secs(45),
+            port_range: DEFAULT_PORT_RANGE,
+            authorized: BTreeSet::new(),
+            hub_key: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Why a session ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The driver reported the connection closed.
+    Disconnected,
+    /// Nothing arrived within the timeout; the driver must close the connection.
+    Expired,
+}
+
+/// Why a record was freed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FreeReason {
+    /// A client or the hub's owner asked.
+    Requested,
+    /// The session that registered it ended.
+    OwnerGone,
+}
+
+/// Something that happened in the hub, for logs and embedders.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A session started.
+    SessionOpened {
+        /// The session.
+        session: SessionId,
+        /// Its address as the driver sees it.
+        host: String,
+    },
+    /// A session ended and its records were freed.
+    SessionClosed {
+        /// The session.
+        session: SessionId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// A record was registered (or registered again under the same id).
+    Registered {
+        /// Who registered it; `None` for the hub itself.
+        session: Option<SessionId>,
+        /// The record.
+        record: Arc<Record>,
+    },
+    /// A record's metadata was replaced.
+    Updated {
+        /// Who updated it; `None` for the hub itself.
+        session: Option<SessionId>,
+        /// The record after the update.
+        record: Arc<Record>,
+    },
+    /// A record was freed.
+    Freed {
+        /// Who freed it; `None` for the hub itself.
+        session: Option<SessionId>,
+        /// The record as it was.
+        record: Arc<Record>,
+        /// Why.
+        reason: FreeReason,
+    },
+    /// A request was refused.
+    Rejected {
+        /// The session that sent it.
+        session: SessionId,
+        /// The wire code.
+        code: ErrorCode,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+/// A message for one or more sessions. The same message goes to every session in `to`,
+/// so a driver can encode it once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transmit {
+    /// Recipients, ascending.
+    pub to: Vec<SessionId>,
+    /// The message.
+    pub message: HubMessage,
+}
+
+#[derive(Debug)]
+struct Session {
+    host: String,
+    deadline: Timestamp,
+    records: BTreeSet<RecordId>,
+    subscriptions: BTreeMap<SubscriptionId, Pattern>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Owner {
+    session: Option<SessionId>,
+    key: Option<KeyId>,
+}
+
+type SubKey = (SessionId, SubscriptionId);
+
+/// The hub: sessions, leases, subscriptions and authorization around a [`Registry`].
+///
+/// It does no I/O and reads no clock. A driver (seaport-net's server, or a test) feeds it
+/// inputs and, after **every** input, drains every output:
+///
+/// - Inputs: [`handle_session_opened`](Hub::handle_session_opened),
+///   [`handle_message`](Hub::handle_message), [`handle_session_closed`](Hub::handle_session_closed),
+///   [`handle_timeout`](Hub::handle_timeout) (when [`poll_timeout`](Hub::poll_timeout) is
+///   reached), each with `now`.
+/// - Commands from the embedder: [`free`](Hub::free), [`authorize`](Hub::authorize),
+///   [`revoke`](Hub::revoke).
+/// - Outputs: [`poll_outgoing`](Hub::poll_outgoing) (messages to send),
+///   [`poll_event`](Hub::poll_event) (what happened; on
+///   [`CloseReason::Expired`] the driver must close that connection), and
+///   [`poll_timeout`](Hub::poll_timeout) (when to call `handle_timeout` next).
+/// - Getters: [`registry`](Hub::registry), [`config`](Hub::config), [`session_count`](Hub::session_count).
+///
+/// Any message from a session renews its lease; a session silent for
+/// [`HubConfig::timeout`] expires exactly at `last message + timeout`.
+///
+/// # Examples
+/// ```
+/// use seaport_core::{Hub, HubConfig, SessionId, SessionKind, Timestamp, Registration};
+/// use seaport_core::message::{ClientMessage, HubMessage};
+///
+/// let mut hub = Hub::new(HubConfig::default());
+/// let now = Timestamp::from_millis(0);
+/// let s = SessionId(1);
+/// hub.handle_session_opened(now, s, SessionKind::Client, "10.0.0.5".into());
+/// let registration = Registration::from_name("web@1.2.3");
+/// hub.handle_message(now, s, None, ClientMessage::Register { request: 1, registration });
+///
+/// let mut port = None;
+/// while let Some(t) = hub.poll_outgoing() {
+///     if let HubMessage::Registered { record, .. } = t.message {
+///         port = Some(record.port);
+///     }
+/// }
+/// assert!((10_000..=32_767).contains(&port.unwrap()));
+/// assert_eq!(hub.poll_timeout(), Some(Timestamp::from_millis(45_000)));
+/// ```
+#[derive(Debug)]
+pub struct Hub {
+    config: HubConfig,
+    registry: Registry,
+    rng: SmallRng,
+    sessions: BTreeMap<SessionId, Session>,
+    leases: BTreeSet<(Timestamp, SessionId)>,
+    owners: FxHashMap<RecordId, Owner>,
+    subs_by_role: BTreeMap<Role, BTreeSet<SubKey>>,
+    subs_any: BTreeSet<SubKey>,
+    outgoing: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+impl Hub {
+    /// A hub with no records and no sessions.
+    pub fn new(config: HubConfig) -> Hub {
+        let mut registry = Registry::new(config.seed ^ 0x5ea9_0a7f_0000_0001);
+        registry.set_recently_freed_capacity(config.limits.recently_freed_ports);
+        Hub {
+            rng: SmallRng::seed_from_u64(config.seed),
+            registry,
+            config,
+            sessions: BTreeMap::new(),
+            leases: BTreeSet::new(),
+            owners: FxHashMap::default(),
+            subs_by_role: BTreeMap::new(),
+            subs_any: BTreeSet::new(),
+            outgoing: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    // ---- getters ----
+
+    /// The configuration.
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// The records.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The number of open sessions.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether the hub has no authorized keys (anyone may register, update and free).
+    pub fn is_open(&self) -> bool {
+        self.config.authorized.is_empty()
+    }
+
+    /// The ids of the records a session owns.
+    pub fn session_records(&self, session: SessionId) -> impl Iterator<Item = &RecordId> + '_ {
+        self.sessions.get(&session).into_iter().flat_map(|s| s.records.iter())
+    }
+
+    // ---- inputs ----
+
+    /// A connection was accepted; `host` is the peer address as the driver sees it.
+    /// Queues a [`HubMessage::Welcome`] to it.
+    pub fn handle_session_opened(&mut self, now: Timestamp, session: SessionId, kind: SessionKind, host: String) {
+        let SessionKind::Client = kind;
+        if self.sessions.contains_key(&session) {
+            self.close_session(session, CloseReason::Disconnected);
+        }
+        let deadline = now + self.config.timeout;
+        self.sessions.insert(
+            session,
+            Session { host: host.clone(), deadline, records: BTreeSet::new(), subscriptions: BTreeMap::new() },
+        );
+        self.leases.insert((deadline, session));
+        self.send(
+            session,
+            HubMessage::Welcome {
+                hub: self.config.id,
+                host: host.clone(),
+                heartbeat_ms: millis(self.config.heartbeat),
+                timeout_ms: millis(self.config.timeout),
+            },
+        );
+        self.events.push_back(Event::SessionOpened { session, host });
+    }
+
+    /// A connection closed: its records are freed and its subscriptions dropped.
+    pub fn handle_session_closed(&mut self, _now: Timestamp, session: SessionId) {
+        self.close_session(session, CloseReason::Disconnected);
+    }
+
+    /// A message arrived on `session`, signed by `signer` if the driver verified a
+    /// signature. Any message renews the session's lease. Messages for unknown sessions
+    /// are ignored.
+    pub fn handle_message(
+        &mut self,
+        now: Timestamp,
+        session: SessionId,
+        signer: Option<KeyId>,
+        message: ClientMessage,
+    ) {
+        if !self.renew(now, session) {
+            return;
+        }
+        match message {
+            ClientMessage::Register { request, registration } => match self.register(session, signer, registration) {
+                Ok(record) => self.send(session, HubMessage::Registered { request, record }),
+                Err(e) => self.reject(session, Some(request), &e),
+            },
+            ClientMessage::Free { request, id } => match self.free_checked(Some(session), signer, &id) {
+                Ok(_) => self.send(session, HubMessage::Done { request }),
+                Err(e) => self.reject(session, Some(request), &e),
+            },
+            ClientMessage::Update { request, id, meta } => match self.update(Some(session), signer, &id, meta) {
+                Ok(record) => self.send(session, HubMessage::Updated { request, record }),
+                Err(e) => self.reject(session, Some(request), &e),
+            },
+            ClientMessage::Subscribe { request, subscription, pattern } => {
+                if let Err(e) = self.subscribe(session, subscription, &pattern) {
+                    self.reject(session, Some(request), &e);
+                }
+            }
+            ClientMessage::Unsubscribe { request, subscription } => {
+                if self.unsubscribe(session, subscription) {
+                    self.send(session, HubMessage::Done { request });
+                } else {
+                    self.reject(session, Some(request), &RegistryError::UnknownSubscription(subscription.0));
+                }
+            }
+            ClientMessage::Heartbeat => {}
+        }
+    }
+
+    /// Tells the driver that `session` sent something the hub could not decode or
+    /// refused before the core saw it: the session gets a [`HubMessage::Rejected`] and a
+    /// [`Event::Rejected`] is logged. Renews the lease (the session is alive).
+    pub fn handle_bad_input(&mut self, now: Timestamp, session: SessionId, code: ErrorCode, message: String) {
+        if !self.renew(now, session) {
+            return;
+        }
+        self.events.push_back(Event::Rejected { session, code, message: message.clone() });
+        self.send(session, HubMessage::Rejected { request: None, code, message });
+    }
+
+    /// Expires every session whose lease ended at or before `now`.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        while let Some(&(deadline, session)) = self.leases.first() {
+            if deadline > now {
+                break;
+            }
+            self.close_session(session, CloseReason::Expired);
+        }
+    }
+
+    // ---- commands ----
+
+    /// Frees a record on the hub's own authority.
+    ///
+    /// # Errors
+    /// [`RegistryError::UnknownId`] when there is no such record.
+    pub fn free(&mut self, _now: Timestamp, id: &str) -> Result<Arc<Record>, RegistryError> {
+        self.free_checked(None, self.config.hub_key, id).or_else(|e| match e {
+            RegistryError::Unauthorized(_) => self.free_record(None, id, FreeReason::Requested),
+            e => Err(e),
+        })
+    }
+
+    /// Adds an authorized key. The first key turns an open hub into a keyed one.
+    pub fn authorize(&mut self, key: KeyId) {
+        self.config.authorized.insert(key);
+    }
+
+    /// Removes an authorized key. Records it registered stay until freed.
+    pub fn revoke(&mut self, key: &KeyId) {
+        self.config.authorized.remove(key);
+    }
+
+    // ---- outputs ----
+
+    /// The next message to send. Call until `None` after every input.
+    #[must_use]
+    pub fn poll_outgoing(&mut self) -> Option<Transmit> {
+        self.outgoing.pop_front()
+    }
+
+    /// The next event. Call until `None` after every input.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Hub::handle_timeout) must be called next: the earliest lease.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.leases.first().map(|&(t, _)| t)
+    }
+
+    // ---- internals ----
+
+    fn renew(&mut self, now: Timestamp, session: SessionId) -> bool {
+        let Some(s) = self.sessions.get_mut(&session) else { return false };
+        let deadline = now + self.config.timeout;
+        if deadline != s.deadline {
+            self.leases.remove(&(s.deadline, session));
+            s.deadline = deadline;
+            self.leases.insert((deadline, session));
+        }
+        true
+    }
+
+    fn send(&mut self, session: SessionId, message: HubMessage) {
+        self.outgoing.push_back(Transmit { to: vec![session], message });
+    }
+
+    fn reject(&mut self, session: SessionId, request: Option<RequestId>, error: &RegistryError) {
+        let (code, message) = (error.code(), error.to_string());
+        self.events.push_back(Event::Rejected { session, code, message: message.clone() });
+        self.send(session, HubMessage::Rejected { request, code, message });
+    }
+
+    fn check_may_register(&self, signer: Option<KeyId>) -> Result<(), RegistryError> {
+        if self.is_open() {
+            return Ok(());
+        }
+        match signer {
+            None => Err(RegistryError::Unauthorized(
+                "this hub only accepts registrations signed by an authorized key".into(),
+            )),
+            Some(k) if self.config.authorized.contains(&k) || Some(k) == self.config.hub_key => Ok(()),
+            Some(k) => Err(RegistryError::Unauthorized(format!("key {k} is not in the hub's authorized list"))),
+        }
+    }
+
+    fn check_may_modify(&self, signer: Option<KeyId>, id: &str) -> Result<(), RegistryError> {
+        if self.is_open() {
+            return Ok(());
+        }
+        let owner_key = self.owners.get(id).and_then(|o| o.key);
+        match (signer, owner_key) {
+            (Some(k), _) if Some(k) == self.config.hub_key => Ok(()),
+            (Some(k), Some(owner)) if k == owner => Ok(()),
+            (Some(k), None) if self.config.authorized.contains(&k) => Ok(()),
+            (None, _) => Err(RegistryError::Unauthorized(format!(
+                "record {id:?} can only be changed by a frame signed with the key that registered it"
+            ))),
+            (Some(k), _) => Err(RegistryError::Unauthorized(format!(
+                "key {k} did not register record {id:?} and is not the hub's key"
+            ))),
+        }
+    }
+
+    fn register(
+        &mut self,
+        session: SessionId,
+        signer: Option<KeyId>,
+        reg: Registration,
+    ) -> Result<Arc<Record>, RegistryError> {
+        let role = Role::new(reg.role)?;
+        let version = reg.version.as_deref().map(parse_version).transpose()?;
+        validate_meta(&reg.meta, &self.config.limits.meta)?;
+        let host = match reg.host {
+            Some(h) => {
+                validate_host(&h)?;
+                h
+            }
+            None => self.sessions.get(&session).map(|s| s.host.clone()).unwrap_or_default(),
+        };
+        let id = reg.id.map(RecordId::new).transpose()?;
+        self.check_may_register(signer)?;
+        if let Some(id) = &id {
+            if self.registry.get(id.as_str()).is_some() {
+                self.check_may_modify(signer, id.as_str())?;
+            }
+        }
+        let already_owned =
+            id.as_ref().is_some_and(|id| self.sessions.get(&session).is_some_and(|s| s.records.contains(id)));
+        let held = self.sessions.get(&session).map_or(0, |s| s.records.len());
+        let max = self.config.limits.max_registrations_per_session;
+        if !already_owned && held >= max {
+            return Err(RegistryError::TooManyRegistrations { max });
+        }
+        let port = match reg.port {
+            PortRequest::Exact(0) => return Err(RegistryError::InvalidPort),
+            PortRequest::Exact(p) => p,
+            PortRequest::Range { low, high } => self.registry.assign_port(&host, low..=high)?,
+            PortRequest::Any => self.registry.assign_port(&host, self.config.port_range.clone())?,
+        };
+        let id = match id {
+            Some(id) => id,
+            None => self.fresh_id(),
+        };
+        let incarnation = self.registry.get(id.as_str()).map_or(1, |old| old.incarnation + 1);
+        let record = Record { id, role, version, host, port, meta: reg.meta, origin: self.config.id, incarnation };
+        Ok(self.store(Some(session), signer, record))
+    }
+
+    fn fresh_id(&mut self) -> RecordId {
+        loop {
+            let text = format!("{:016x}", self.rng.gen::<u64>());
+            if self.registry.get(&text).is_none() {
+                if let Ok(id) = RecordId::new(text) {
+                    return id;
+                }
+            }
+        }
+    }
+
+    fn store(&mut self, session: Option<SessionId>, signer: Option<KeyId>, record: Record) -> Arc<Record> {
+        let id = record.id.clone();
+        let (record, old) = self.registry.insert(record);
+        if let Some(previous) = self.owners.insert(id.clone(), Owner { session, key: signer }) {
+            if previous.session != session {
+                if let Some(s) = previous.session.and_then(|p| self.sessions.get_mut(&p)) {
+                    s.records.remove(&id);
+                }
+            }
+        }
+        if let Some(s) = session.and_then(|s| self.sessions.get_mut(&s)) {
+            s.records.insert(id);
+        }
+        self.fan_out(Change::Register(Arc::clone(&record)), old.as_deref());
+        self.events.push_back(Event::Registered { session, record: Arc::clone(&record) });
+        record
+    }
+
+    fn update(
+        &mut self,
+        session: Option<SessionId>,
+        signer: Option<KeyId>,
+        id: &str,
+        meta: Meta,
+    ) -> Result<Arc<Record>, RegistryError> {
+        if self.registry.get(id).is_none() {
+            return Err(RegistryError::UnknownId(id.to_string()));
+        }
+        self.check_may_modify(signer, id)?;
+        validate_meta(&meta, &self.config.limits.meta)?;
+        let (record, old) = self.registry.replace_meta(id, meta)?;
+        self.fan_out(Change::Update(Arc::clone(&record)), Some(&old));
+        self.events.push_back(Event::Updated { session, record: Arc::clone(&record) });
+        Ok(record)
+    }
+
+    fn free_checked(
+        &mut self,
+        session: Option<SessionId>,
+        signer: Option<KeyId>,
+        id: &str,
+    ) -> Result<Arc<Record>, RegistryError> {
+        if self.registry.get(id).is_none() {
+            return Err(RegistryError::UnknownId(id.to_string()));
+        }
+        self.check_may_modify(signer, id)?;
+        self.free_record(session, id, FreeReason::Requested)
+    }
+
+    fn free_record(
+        &mut self,
+        session: Option<SessionId>,
+        id: &str,
+        reason: FreeReason,
+    ) -> Result<Arc<Record>, RegistryError> {
+        let record = self.registry.remove(id).ok_or_else(|| RegistryError::UnknownId(id.to_string()))?;
+        if let Some(owner) = self.owners.remove(id) {
+            if let Some(s) = owner.session.and_then(|s| self.sessions.get_mut(&s)) {
+                s.records.remove(id);
+            }
+        }
+        self.fan_out(Change::Free(Arc::clone(&record)), None);
+        self.events.push_back(Event::Freed { session, record: Arc::clone(&record), reason });
+        Ok(record)
+    }
+
+    fn subscribe(
+        &mut self,
+        session: SessionId,
+        subscription: SubscriptionId,
+        pattern: &str,
+    ) -> Result<(), RegistryError> {
+        let pattern = Pattern::parse(pattern)?;
+        let Some(s) = self.sessions.get(&session) else { return Ok(()) };
+        let max = self.config.limits.max_subscriptions_per_session;
+        if !s.subscriptions.contains_key(&subscription) && s.subscriptions.len() >= max {
+            return Err(RegistryError::TooManySubscriptions { max });
+        }
+        self.unsubscribe(session, subscription);
+        let key = (session, subscription);
+        match pattern.role() {
+            Some(role) => {
+                self.subs_by_role.entry(role.clone()).or_default().insert(key);
+            }
+            None => {
+                self.subs_any.insert(key);
+            }
+        }
+        let chunk = self.config.limits.snapshot_chunk.max(1);
+        let mut batch = Vec::new();
+        let mut batches = Vec::new();
+        self.registry.for_each_match(&pattern, |r| {
+            batch.push(Arc::clone(r));
+            if batch.len() == chunk {
+                batches.push(std::mem::take(&mut batch));
+            }
+        });
+        if !batch.is_empty() {
+            batches.push(batch);
+        }
+        for records in batches {
+            self.send(session, HubMessage::Snapshot { subscription, records });
+        }
+        self.send(session, HubMessage::Synced { subscription });
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.subscriptions.insert(subscription, pattern);
+        }
+        Ok(())
+    }
+
+    fn unsubscribe(&mut self, session: SessionId, subscription: SubscriptionId) -> bool {
+        let Some(s) = self.sessions.get_mut(&session) else { return false };
+        let Some(pattern) = s.subscriptions.remove(&subscription) else { return false };
+        let key = (session, subscription);
+        match pattern.role() {
+            Some(role) => {
+                if let Some(set) = self.subs_by_role.get_mut(role) {
+                    set.remove(&key);
+                    if set.is_empty() {
+                        self.subs_by_role.remove(role);
+                    }
+                }
+            }
+            None => {
+                self.subs_any.remove(&key);
+            }
+        }
+        true
+    }
+
+    /// Queues `change` for every session with a subscription matching its record, or
+    /// matching `before` (the record it replaced), so a watcher sees a record leave its
+    /// pattern as well as enter it.
+    fn fan_out(&mut self, change: Change, before: Option<&Record>) {
+        let mut to = BTreeSet::new();
+        let mut collect = |record: &Record, hub: &Hub| {
+            let by_role = hub.subs_by_role.get(record.role.as_str()).into_iter().flatten();
+            for (session, sub) in by_role.chain(hub.subs_any.iter()) {
+                if to.contains(session) {
+                    continue;
+                }
+                let matched =
+                    hub.sessions.get(session).and_then(|s| s.subscriptions.get(sub)).is_some_and(|p| p.matches(record));
+                if matched {
+                    to.insert(*session);
+                }
+            }
+        };
+        collect(change.record(), self);
+        if let Some(before) = before {
+            collect(before, self);
+        }
+        if !to.is_empty() {
+            self.outgoing.push_back(Transmit { to: to.into_iter().collect(), message: HubMessage::Change(change) });
+        }
+    }
+
+    fn close_session(&mut self, session: SessionId, reason: CloseReason) {
+        let Some(s) = self.sessions.remove(&session) else { return };
+        self.leases.remove(&(s.deadline, session));
+        for key in s.subscriptions.iter().map(|(sub, p)| (p.role().cloned(), (session, *sub))) {
+            match key.0 {
+                Some(role) => {
+                    if let Some(set) = self.subs_by_role.get_mut(&role) {
+                        set.remove(&key.1);
+                        if set.is_empty() {
+                            self.subs_by_role.remove(&role);
+                        }
+                    }
+                }
+                None => {
+                    self.subs_any.remove(&key.1);
+                }
+            }
+        }
+        for id in &s.records {
+            let owned = self.owners.get(id.as_str()).is_some_and(|o| o.session == Some(session));
+            if owned {
+                let _ = self.free_record(Some(session), id.as_str(), FreeReason::OwnerGone);
+            }
+        }
+        self.events.push_back(Event::SessionClosed { session, reason });
+    }
+
+    /// Checks the hub's own bookkeeping against its registry; for tests and fuzzing.
+    ///
+    /// # Errors
+    /// A description of the first inconsistency found.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.registry.check_invariants()?;
+        if self.leases.len() != self.sessions.len() {
+            return Err(format!("{} leases for {} sessions", self.leases.len(), self.sessions.len()));
+        }
+        for (id, s) in &self.sessions {
+            if !self.leases.contains(&(s.deadline, *id)) {
+                return Err(format!("session {id} has no lease at its deadline"));
+            }
+            for rid in &s.records {
+                if self.registry.get(rid.as_str()).is_none() {
+                    return Err(format!("session {id} owns freed record {rid}"));
+                }
+                if self.owners.get(rid.as_str()).map(|o| o.session) != Some(Some(*id)) {
+                    return Err(format!("session {id} lists record {rid} it does not own"));
+                }
+            }
+        }
+        if self.owners.len() != self.registry.len() {
+            return Err(format!("{} owners for {} records", self.owners.len(), self.registry.len()));
+        }
+        let subs: usize = self.sessions.values().map(|s| s.subscriptions.len()).sum();
+        let indexed: usize = self.subs_by_role.values().map(BTreeSet::len).sum::<usize>() + self.subs_any.len();
+        if subs != indexed {
+            return Err(format!("{subs} subscriptions but {indexed} indexed"));
+        }
+        Ok(())
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

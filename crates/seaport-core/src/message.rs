@@ -1,0 +1,199 @@
+//! Wire messages between clients and hubs.
+//!
+//! These are plain serde enums; seaport-net frames, signs and moves them. Requests carry
+//! raw text (roles, versions, patterns) that the hub validates, so a malformed field gets
+//! an error reply tied to its request instead of a broken connection.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::RegistryError;
+use crate::record::{HubId, Record, Registration};
+use crate::value::Meta;
+
+/// Identifies a request on one connection; the reply carries the same id.
+pub type RequestId = u64;
+
+/// Identifies a subscription on one connection, chosen by the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SubscriptionId(pub u64);
+
+/// A message from a client to a hub.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ClientMessage {
+    /// Register a service; answered by [`HubMessage::Registered`] or [`HubMessage::Rejected`].
+    Register {
+        /// Request id.
+        request: RequestId,
+        /// What to register.
+        registration: Registration,
+    },
+    /// Free a record; answered by [`HubMessage::Done`] or [`HubMessage::Rejected`].
+    Free {
+        /// Request id.
+        request: RequestId,
+        /// The record's id.
+        id: String,
+    },
+    /// Replace a record's metadata; answered by [`HubMessage::Updated`] or [`HubMessage::Rejected`].
+    Update {
+        /// Request id.
+        request: RequestId,
+        /// The record's id.
+        id: String,
+        /// The new metadata.
+        meta: Meta,
+    },
+    /// Subscribe to the records matching a pattern: the hub answers with
+    /// [`HubMessage::Snapshot`]s of the current matches, then [`HubMessage::Synced`], then
+    /// sends a [`HubMessage::Change`] for every change to a matching record.
+    Subscribe {
+        /// Request id.
+        request: RequestId,
+        /// The client's id for this subscription; reusing one replaces its pattern.
+        subscription: SubscriptionId,
+        /// The pattern, in [`Pattern`](crate::Pattern) syntax.
+        pattern: String,
+    },
+    /// Drop a subscription; answered by [`HubMessage::Done`].
+    Unsubscribe {
+        /// Request id.
+        request: RequestId,
+        /// Which subscription.
+        subscription: SubscriptionId,
+    },
+    /// Keeps the lease alive when there is nothing else to send.
+    Heartbeat,
+}
+
+/// A change to a record, sent to every session subscribed to a pattern it matches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Change {
+    /// A record was registered, or registered again with the same id (replacing it).
+    Register(Arc<Record>),
+    /// A record's metadata was replaced.
+    Update(Arc<Record>),
+    /// A record was freed.
+    Free(Arc<Record>),
+}
+
+impl Change {
+    /// The record the change is about (for a free, the record as it was).
+    pub fn record(&self) -> &Arc<Record> {
+        match self {
+            Change::Register(r) | Change::Update(r) | Change::Free(r) => r,
+        }
+    }
+}
+
+/// A message from a hub to a client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum HubMessage {
+    /// First message on a session.
+    Welcome {
+        /// The hub's id.
+        hub: HubId,
+        /// The client's address as the hub sees it: the default host of its records.
+        host: String,
+        /// How often the client should send something, in milliseconds.
+        heartbeat_ms: u64,
+        /// After how long without a frame the hub drops the session, in milliseconds.
+        timeout_ms: u64,
+    },
+    /// A registration succeeded.
+    Registered {
+        /// The request.
+        request: RequestId,
+        /// The record as stored, with its id and port.
+        record: Arc<Record>,
+    },
+    /// A metadata update succeeded.
+    Updated {
+        /// The request.
+        request: RequestId,
+        /// The record as stored.
+        record: Arc<Record>,
+    },
+    /// A free or unsubscribe succeeded.
+    Done {
+        /// The request.
+        request: RequestId,
+    },
+    /// A request was refused.
+    Rejected {
+        /// The request, if the refusal is tied to one.
+        request: Option<RequestId>,
+        /// A stable code for programs.
+        code: ErrorCode,
+        /// A sentence for people.
+        message: String,
+    },
+    /// Some of the records matching a subscription when it started (there may be several).
+    Snapshot {
+        /// The subscription.
+        subscription: SubscriptionId,
+        /// Matching records.
+        records: Vec<Arc<Record>>,
+    },
+    /// The snapshot of a subscription is complete; changes follow.
+    Synced {
+        /// The subscription.
+        subscription: SubscriptionId,
+    },
+    /// A record matching one of the session's subscriptions changed. The same message
+    /// goes to every interested session, so it is encoded once; clients route it to their
+    /// own subscriptions by matching their patterns.
+    Change(Change),
+    /// The hub is alive.
+    Heartbeat,
+}
+
+/// Stable error codes sent on the wire; new codes are only ever appended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// A field of the request is malformed (role, id, version, host, pattern).
+    Invalid,
+    /// The metadata is too large or too deep.
+    InvalidMeta,
+    /// Port 0 or an empty port range.
+    InvalidPort,
+    /// No free port in the range.
+    PortRangeExhausted,
+    /// No record with that id.
+    UnknownId,
+    /// The signer may not do this.
+    Unauthorized,
+    /// Too many registrations on this connection.
+    TooManyRegistrations,
+    /// Too many subscriptions on this connection.
+    TooManySubscriptions,
+    /// No subscription with that id.
+    UnknownSubscription,
+    /// A frame could not be decoded.
+    Malformed,
+    /// The connection sends faster than the hub allows.
+    RateLimited,
+    /// The hub is at its connection limit.
+    TooManyConnections,
+    /// The hub is closing this connection (reason in the message).
+    Closing,
+}
+
+impl RegistryError {
+    /// The wire code for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RegistryError::Invalid(_) => ErrorCode::Invalid,
+            RegistryError::InvalidMeta(_) => ErrorCode::InvalidMeta,
+            RegistryError::InvalidPort | RegistryError::InvalidPortRange { .. } => ErrorCode::InvalidPort,
+            RegistryError::PortRangeExhausted { .. } => ErrorCode::PortRangeExhausted,
+            RegistryError::UnknownId(_) => ErrorCode::UnknownId,
+            RegistryError::Unauthorized(_) => ErrorCode::Unauthorized,
+            RegistryError::TooManyRegistrations { .. } => ErrorCode::TooManyRegistrations,
+            RegistryError::TooManySubscriptions { .. } => ErrorCode::TooManySubscriptions,
+            RegistryError::UnknownSubscription(_) => ErrorCode::UnknownSubscription,
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! Records and their fields, validated on the way in.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ParseError, ParseErrorKind};
+use crate::value::{Meta, Value};
+
+/// The longest record id, role or host accepted, in bytes.
+pub const MAX_NAME_LEN: usize = 128;
+/// The longest host accepted, in bytes (a DNS name is at most 253).
+pub const MAX_HOST_LEN: usize = 255;
+
+fn check_name(what: &'static str, input: &str, extra: &[u8]) -> Result<(), ParseError> {
+    if input.is_empty() {
+        return Err(ParseError::new(what, input, ParseErrorKind::Empty));
+    }
+    if input.len() > MAX_NAME_LEN {
+        return Err(ParseError::new(what, input, ParseErrorKind::TooLong { max: MAX_NAME_LEN }));
+    }
+    for (at, c) in input.char_indices() {
+        let ok = c.is_ascii_alphanumeric() || (c.is_ascii() && extra.contains(&(c as u8)));
+        if !ok {
+            return Err(ParseError::new(what, input, ParseErrorKind::UnexpectedChar { found: c, at }));
+        }
+    }
+    Ok(())
+}
+
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $extra:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validates and wraps a name.
+            ///
+            /// # Errors
+            /// A [`ParseError`] if it is empty, longer than [`MAX_NAME_LEN`] bytes, or holds a
+            /// character outside the allowed set.
+            pub fn new(name: impl Into<String>) -> Result<Self, ParseError> {
+                let name = name.into();
+                check_name($what, &name, $extra)?;
+                Ok($name(name))
+            }
+
+            /// The name as a string.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = ParseError;
+            fn try_from(s: String) -> Result<Self, ParseError> {
+                $name::new(s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(n: $name) -> String {
+                n.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ParseError;
+            fn from_str(s: &str) -> Result<Self, ParseError> {
+                $name::new(s)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+name_type!(
+    /// A record's unique id: 1 to 128 bytes of ASCII letters, digits, `-`, `_`, `.` and `:`.
+    ///
+    /// Hubs give random hex ids to records registered without one.
+    RecordId,
+    "record id",
+    b"-_.:"
+);
+
+name_type!(
+    /// A service's name, the part before `@` in `web@1.2.3`: 1 to 128 bytes of ASCII
+    /// letters, digits, `-`, `_`, `.`, `/` and `:`.
+    Role,
+    "role",
+    b"-_./:"
+);
+
+/// Checks a host name or address: 1 to 255 bytes, no whitespace or control characters.
+///
+/// # Errors
+/// A [`ParseError`] naming the offending character or the length.
+pub fn validate_host(host: &str) -> Result<(), ParseError> {
+    if host.is_empty() {
+        return Err(ParseError::new("host", host, ParseErrorKind::Empty));
+    }
+    if host.len() > MAX_HOST_LEN {
+        return Err(ParseError::new("host", host, ParseErrorKind::TooLong { max: MAX_HOST_LEN }));
+    }
+    if let Some((at, found)) = host.char_indices().find(|(_, c)| c.is_whitespace() || c.is_control()) {
+        return Err(ParseError::new("host", host, ParseErrorKind::UnexpectedChar { found, at }));
+    }
+    Ok(())
+}
+
+/// Parses a strict semver version (`1.2.3`, `1.2.3-beta.1+build`), as a record's version.
+///
+/// # Errors
+/// A [`ParseError`] with semver's reason.
+pub fn parse_version(text: &str) -> Result<semver::Version, ParseError> {
+    if text.len() > 256 {
+        return Err(ParseError::new("version", text, ParseErrorKind::TooLong { max: 256 }));
+    }
+    semver::Version::parse(text)
+        .map_err(|e| ParseError::new("version", text, ParseErrorKind::InvalidVersion(e.to_string())))
+}
+
+/// Identifies a hub: records carry the id of the hub they were registered through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct HubId(pub u64);
+
+impl fmt::Display for HubId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// One registered service instance: `role@version` listening at `host:port`, with metadata.
+///
+/// Records are created by a hub from a [`Registration`] after validation; a client sees
+/// them in query results and events.
+///
+/// # Examples
+/// ```
+/// use seaport_core::{Record, RecordId, Role, HubId, Meta};
+/// let record = Record {
+///     id: RecordId::new("a1b2").unwrap(),
+///     role: Role::new("web").unwrap(),
+///     version: Some("1.2.3".parse().unwrap()),
+///     host: "10.0.0.5".to_string(),
+///     port: 10_080,
+///     meta: Meta::new(),
+///     origin: HubId(1),
+///     incarnation: 1,
+/// };
+/// assert_eq!(record.to_string(), "web@1.2.3 10.0.0.5:10080 [a1b2]");
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Unique id within the registry.
+    pub id: RecordId,
+    /// The service's name.
+    pub role: Role,
+    /// The service's version, if it registered one.
+    pub version: Option<semver::Version>,
+    /// Where the service listens: a host name or address.
+    pub host: String,
+    /// The port it listens on.
+    pub port: u16,
+    /// Free-form metadata.
+    pub meta: Meta,
+    /// The hub the record was registered through.
+    pub origin: HubId,
+    /// Grows by one each time the owner registers the same id again (after a reconnect).
+    pub incarnation: u64,
+}
+
+impl Record {
+    /// `role@version`, or just `role` when there is no version.
+    pub fn name(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{}@{}", self.role, v),
+            None => self.role.to_string(),
+        }
+    }
+
+    /// `host:port`, with brackets around an IPv6 address.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Display for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} [{}]", self.name(), self.address(), self.id)
+    }
+}
+
+/// Which port a registration asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PortRequest {
+    /// Any free port in the hub's default range.
+    #[default]
+    Any,
+    /// Any free port between `low` and `high` inclusive.
+    Range {
+        /// Lowest acceptable port.
+        low: u16,
+        /// Highest acceptable port.
+        high: u16,
+    },
+    /// Exactly this port, honoured as given even if another record uses it.
+    Exact(u16),
+}
+
+/// A request to register a service, as a client sends it: raw text that the hub validates.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The record id to use; the hub picks a random one when absent.
+    pub id: Option<String>,
+    /// The service name.
+    pub role: String,
+    /// Its semver version, if any.
+    pub version: Option<String>,
+    /// Its host; the hub uses the client's address as it sees it when absent.
+    pub host: Option<String>,
+    /// Which port to assign.
+    pub port: PortRequest,
+    /// Metadata.
+    pub meta: Meta,
+}
+
+impl Registration {
+    /// A registration for `role` with no version, any port and no metadata.
+    pub fn new(role: impl Into<String>) -> Registration {
+        Registration { role: role.into(), ..Registration::default() }
+    }
+
+    /// Splits `name@version` (or a bare `name`) into a registration.
+    pub fn from_name(name: &str) -> Registration {
+        match name.split_once('@') {
+            Some((role, version)) => {
+                Registration { role: role.to_string(), version: Some(version.to_string()), ..Registration::default() }
+            }
+            None => Registration::new(name),
+        }
+    }
+}
+
+/// Bounds on metadata, checked when a record is registered or updated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetaLimits {
+    /// Largest encoded size in bytes (see [`Value::encoded_size`]).
+    pub max_bytes: usize,
+    /// Deepest nesting of lists and maps.
+    pub max_depth: usize,
+}
+
+impl Default for MetaLimits {
+    fn default() -> MetaLimits {
+        MetaLimits { max_bytes: 64 * 1024, max_depth: 16 }
+    }
+}
+
+/// Why metadata was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetaError {
+    /// The metadata encodes to more bytes than allowed.
+    #[error("metadata is {size} bytes, more than the limit of {max}; keep large data elsewhere")]
+    TooLarge {
+        /// Its encoded size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Lists and maps nest too deeply.
+    #[error("metadata nests {depth} levels deep, more than the limit of {max}")]
+    TooDeep {
+        /// How deep it nests.
+        depth: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// Checks metadata against `limits`.
+///
+/// # Errors
+/// [`MetaError`] when it is too large or nests too deeply.
+pub fn validate_meta(meta: &Meta, limits: &MetaLimits) -> Result<(), MetaError> {
+    let size: usize = meta.iter().map(|(k, v)| 8 + k.len() + v.encoded_size()).sum();
+    if size > limits.max_bytes {
+        return Err(MetaError::TooLarge { size, max: limits.max_bytes });
+    }
+    let depth = meta.values().map(Value::depth).max().unwrap_or(0);
+    if depth > limits.max_depth {
+        return Err(MetaError::TooDeep { depth, max: limits.max_depth });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_validated() {
+        assert!(Role::new("web-api_v2.internal/x:y").is_ok());
+        let err = Role::new("web@1").unwrap_err();
+        assert_eq!(err.kind(), &ParseErrorKind::UnexpectedChar { found: '@', at: 3 });
+        assert_eq!(Role::new("").unwrap_err().kind(), &ParseErrorKind::Empty);
+        assert_eq!(RecordId::new("x".repeat(129)).unwrap_err().kind(), &ParseErrorKind::TooLong { max: MAX_NAME_LEN });
+        assert!(RecordId::new("a/b").is_err());
+        assert!(RecordId::new("é").is_err());
+    }
+
+    #[test]
+    fn deserializing_validates() {
+        let err = "not a role!".parse::<Role>().unwrap_err();
+        assert!(err.to_string().contains("invalid role"), "{err}");
+    }
+
+    #[test]
+    fn hosts_are_validated() {
+        assert!(validate_host("10.0.0.1").is_ok());
+        assert!(validate_host("::1").is_ok());
+        assert!(validate_host("a b").is_err());
+        assert!(validate_host("").is_err());
+        assert!(validate_host(&"h".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn meta_limits_are_enforced() {
+        let mut meta = Meta::new();
+        meta.insert("k".into(), Value::from("x".repeat(100)));
+        let limits = MetaLimits { max_bytes: 50, max_depth: 2 };
+        assert!(matches!(validate_meta(&meta, &limits), Err(MetaError::TooLarge { .. })));
+        let mut deep = Value::Null;
+        for _ in 0..3 {
+            deep = Value::List(vec![deep]);
+        }
+        let meta: Meta = [("d".to_string(), deep)].into_iter().collect();
+        assert_eq!(validate_meta(&meta, &limits), Err(MetaError::TooDeep { depth: 3, max: 2 }));
+    }
+
+    #[test]
+    fn registration_splits_names() {
+        let r = Registration::from_name("web@1.2.3");
+        assert_eq!((r.role.as_str(), r.version.as_deref()), ("web", Some("1.2.3")));
+        assert_eq!(Registration::from_name("db").version, None);
+    }
+
+    #[test]
+    fn ipv6_addresses_get_brackets() {
+        let record = Record {
+            id: RecordId::new("x").unwrap(),
+            role: Role::new("r").unwrap(),
+            version: None,
+            host: "::1".into(),
+            port: 80,
+            meta: Meta::new(),
+            origin: HubId(0),
+            incarnation: 1,
+        };
+        assert_eq!(record.address(), "[::1]:80");
+        assert_eq!(record.name(), "r");
+    }
+}

@@ -1,0 +1,315 @@
+//! The registry: records, their indexes, and port assignment.
+
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use rustc_hash::FxHashMap;
+
+use crate::error::RegistryError;
+use crate::pattern::Pattern;
+use crate::ports::HostPorts;
+use crate::record::{Record, RecordId, Role};
+use crate::value::Meta;
+
+/// How many recently freed ports per host the registry remembers by default.
+pub const DEFAULT_RECENTLY_FREED: usize = 4096;
+
+/// Records with indexes by id, by role and by host port, plus port assignment.
+///
+/// A query walks only the records of the pattern's role, so its cost grows with the
+/// records of that role, not with the registry. Iteration order depends only on the
+/// sequence of operations (fixed hashing, seeded randomness), never on the process.
+///
+/// # Examples
+/// ```
+/// use seaport_core::{Registry, Record, RecordId, Role, HubId, Meta, Pattern};
+/// let mut registry = Registry::new(42);
+/// let port = registry.assign_port("10.0.0.5", 10_000..=10_099).unwrap();
+/// registry.insert(Record {
+///     id: RecordId::new("w1").unwrap(),
+///     role: Role::new("web").unwrap(),
+///     version: Some("1.2.3".parse().unwrap()),
+///     host: "10.0.0.5".into(),
+///     port,
+///     meta: Meta::new(),
+///     origin: HubId(0),
+///     incarnation: 1,
+/// });
+/// let web: Pattern = "web@1.2.x".parse().unwrap();
+/// assert_eq!(registry.query(&web).count(), 1);
+/// assert_eq!(registry.query(&"web@2".parse().unwrap()).count(), 0);
+/// ```
+#[derive(Debug)]
+pub struct Registry {
+    records: FxHashMap<RecordId, Arc<Record>>,
+    by_role: FxHashMap<Role, FxHashMap<RecordId, Arc<Record>>>,
+    hosts: FxHashMap<String, HostPorts>,
+    rng: SmallRng,
+    remember_freed: usize,
+}
+
+impl Registry {
+    /// An empty registry whose port picks come from a PRNG seeded with `seed`.
+    pub fn new(seed: u64) -> Registry {
+        Registry {
+            records: FxHashMap::default(),
+            by_role: FxHashMap::default(),
+            hosts: FxHashMap::default(),
+            rng: SmallRng::seed_from_u64(seed),
+            remember_freed: DEFAULT_RECENTLY_FREED,
+        }
+    }
+
+    /// Sets how many recently freed ports per host are avoided when assigning (0: none).
+    pub fn set_recently_freed_capacity(&mut self, capacity: usize) {
+        self.remember_freed = capacity;
+    }
+
+    /// The number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The record with this id.
+    pub fn get(&self, id: &str) -> Option<&Arc<Record>> {
+        self.records.get(id)
+    }
+
+    /// Every record, in an order that depends only on the history of operations.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Record>> + '_ {
+        self.records.values()
+    }
+
+    /// The records matching `pattern`.
+    pub fn query<'a>(&'a self, pattern: &'a Pattern) -> impl Iterator<Item = &'a Arc<Record>> + 'a {
+        let role = pattern.role();
+        let of_role = role.map(|role| self.by_role.get(role.as_str()).into_iter().flat_map(|m| m.values()));
+        let all = role.is_none().then(|| self.records.values());
+        of_role.into_iter().flatten().chain(all.into_iter().flatten()).filter(move |r| pattern.matches_beyond_role(r))
+    }
+
+    /// Calls `f` on each record matching `pattern`; the cheapest way to scan matches.
+    pub fn for_each_match(&self, pattern: &Pattern, mut f: impl FnMut(&Arc<Record>)) {
+        match pattern.role() {
+            Some(role) => {
+                if let Some(records) = self.by_role.get(role.as_str()) {
+                    records.values().filter(|r| pattern.matches_beyond_role(r)).for_each(&mut f);
+                }
+            }
+            None => self.records.values().filter(|r| pattern.matches_beyond_role(r)).for_each(f),
+        }
+    }
+
+    /// The ports in use on `host`, ascending.
+    pub fn ports_in_use(&self, host: &str) -> Vec<u16> {
+        self.hosts.get(host).map(|h| h.used_ports().collect()).unwrap_or_default()
+    }
+
+    /// Whether a live record on `host` uses `port`.
+    pub fn port_in_use(&self, host: &str, port: u16) -> bool {
+        self.hosts.get(host).is_some_and(|h| h.is_used(port))
+    }
+
+    /// Chooses a free port on `host` inside `range` (see the [`ports`](crate::ports) module).
+    ///
+    /// The port is not reserved: insert the record that uses it before assigning again.
+    ///
+    /// # Errors
+    /// [`RegistryError::InvalidPortRange`] for an empty range or one starting at 0;
+    /// [`RegistryError::PortRangeExhausted`] when every port in it is in use on `host`.
+    pub fn assign_port(&mut self, host: &str, range: RangeInclusive<u16>) -> Result<u16, RegistryError> {
+        let (low, high) = (*range.start(), *range.end());
+        if low == 0 || low > high {
+            return Err(RegistryError::InvalidPortRange { low, high });
+        }
+        let picked = match self.hosts.get(host) {
+            Some(ports) => ports.pick(&range, &mut self.rng),
+            None => HostPorts::default().pick(&range, &mut self.rng),
+        };
+        picked.ok_or_else(|| RegistryError::PortRangeExhausted { host: host.to_string(), low, high })
+    }
+
+    /// Inserts a record, replacing any record with the same id. Returns the stored record
+    /// and the one it replaced.
+    pub fn insert(&mut self, record: Record) -> (Arc<Record>, Option<Arc<Record>>) {
+        let record = Arc::new(record);
+        let old = self.records.insert(record.id.clone(), Arc::clone(&record));
+        if let Some(old) = &old {
+            self.unindex(old);
+        }
+        self.by_role.entry(record.role.clone()).or_default().insert(record.id.clone(), Arc::clone(&record));
+        self.hosts.entry(record.host.clone()).or_default().acquire(record.port);
+        (record, old)
+    }
+
+    /// Removes the record with this id, returning it.
+    pub fn remove(&mut self, id: &str) -> Option<Arc<Record>> {
+        let old = self.records.remove(id)?;
+        self.unindex(&old);
+        Some(old)
+    }
+
+    /// Replaces the metadata of the record with this id. Returns the new record and the old.
+    ///
+    /// # Errors
+    /// [`RegistryError::UnknownId`] when there is no such record.
+    pub fn replace_meta(&mut self, id: &str, meta: Meta) -> Result<(Arc<Record>, Arc<Record>), RegistryError> {
+        let Some(slot) = self.records.get_mut(id) else {
+            return Err(RegistryError::UnknownId(id.to_string()));
+        };
+        let mut record = Record::clone(slot);
+        record.meta = meta;
+        let record = Arc::new(record);
+        let old = std::mem::replace(slot, Arc::clone(&record));
+        if let Some(role) = self.by_role.get_mut(record.role.as_str()) {
+            role.insert(record.id.clone(), Arc::clone(&record));
+        }
+        Ok((record, old))
+    }
+
+    fn unindex(&mut self, old: &Record) {
+        if let Some(role) = self.by_role.get_mut(old.role.as_str()) {
+            role.remove(old.id.as_str());
+            if role.is_empty() {
+                self.by_role.remove(old.role.as_str());
+            }
+        }
+        if let Some(ports) = self.hosts.get_mut(old.host.as_str()) {
+            ports.release(old.port, self.remember_freed);
+            if ports.is_empty() {
+                self.hosts.remove(old.host.as_str());
+            }
+        }
+    }
+
+    /// Checks every index against a full scan of the records; for tests and fuzzing.
+    ///
+    /// # Errors
+    /// A description of the first inconsistency found.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let indexed: usize = self.by_role.values().map(|m| m.len()).sum();
+        if indexed != self.records.len() {
+            return Err(format!("role index holds {indexed} records, registry {}", self.records.len()));
+        }
+        for (id, record) in &self.records {
+            if *id != record.id {
+                return Err(format!("record {} stored under id {id}", record.id));
+            }
+            let in_role = self.by_role.get(record.role.as_str()).and_then(|m| m.get(id.as_str()));
+            if !in_role.is_some_and(|r| Arc::ptr_eq(r, record)) {
+                return Err(format!("record {id} missing from or stale in the role index"));
+            }
+            if !self.port_in_use(&record.host, record.port) {
+                return Err(format!("port {} of record {id} not marked in use on {}", record.port, record.host));
+            }
+        }
+        for (host, ports) in &self.hosts {
+            for port in ports.used_ports() {
+                if !self.records.values().any(|r| r.host == *host && r.port == port) {
+                    return Err(format!("port {port} on {host} marked in use by no record"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry::new(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::HubId;
+    use crate::value::Value;
+
+    fn rec(id: &str, role: &str, version: &str, host: &str, port: u16) -> Record {
+        Record {
+            id: RecordId::new(id).unwrap(),
+            role: Role::new(role).unwrap(),
+            version: Some(version.parse().unwrap()),
+            host: host.into(),
+            port,
+            meta: Meta::new(),
+            origin: HubId(0),
+            incarnation: 1,
+        }
+    }
+
+    #[test]
+    fn same_id_replaces() {
+        let mut reg = Registry::new(0);
+        reg.insert(rec("a", "web", "1.0.0", "h", 10));
+        let (_, old) = reg.insert(rec("a", "db", "2.0.0", "h", 11));
+        assert_eq!(old.unwrap().port, 10);
+        assert_eq!(reg.len(), 1);
+        assert_eq!(reg.query(&"web".parse().unwrap()).count(), 0);
+        assert_eq!(reg.ports_in_use("h"), vec![11]);
+        reg.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn versions_scenario() {
+        let mut reg = Registry::new(0);
+        reg.insert(rec("a", "beep", "1.2.3", "h", 1));
+        reg.insert(rec("b", "beep", "1.3.5", "h", 2));
+        reg.insert(rec("c", "beep", "0.9.2", "h", 3));
+        let count = |p: &str| reg.query(&p.parse().unwrap()).count();
+        assert_eq!(count("beep"), 3);
+        assert_eq!(count("beep@1.2.x"), 1);
+        assert_eq!(count("beep@>1.2.0"), 2);
+        assert_eq!(count("boop"), 0);
+        assert_eq!(count("*"), 3);
+    }
+
+    #[test]
+    fn replace_meta_keeps_indexes() {
+        let mut reg = Registry::new(0);
+        reg.insert(rec("a", "web", "1.0.0", "h", 10));
+        let meta: Meta = [("env".to_string(), Value::from("prod"))].into_iter().collect();
+        let (new, old) = reg.replace_meta("a", meta).unwrap();
+        assert!(old.meta.is_empty());
+        assert_eq!(new.meta["env"], Value::from("prod"));
+        assert_eq!(reg.query(&"web?meta.env=prod".parse().unwrap()).count(), 1);
+        assert_eq!(reg.replace_meta("zz", Meta::new()), Err(RegistryError::UnknownId("zz".into())));
+        reg.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn assigned_ports_are_free_and_exhaustion_is_an_error() {
+        let mut reg = Registry::new(3);
+        for i in 0..5 {
+            let port = reg.assign_port("h", 200..=204).unwrap();
+            assert!(!reg.port_in_use("h", port));
+            reg.insert(rec(&format!("r{i}"), "x", "1.0.0", "h", port));
+        }
+        assert_eq!(
+            reg.assign_port("h", 200..=204),
+            Err(RegistryError::PortRangeExhausted { host: "h".into(), low: 200, high: 204 })
+        );
+        // Another host has its own ports.
+        assert!(reg.assign_port("other", 200..=204).is_ok());
+        assert_eq!(reg.assign_port("h", 0..=5), Err(RegistryError::InvalidPortRange { low: 0, high: 5 }));
+    }
+
+    #[test]
+    fn freed_port_is_not_reassigned_while_others_are_free() {
+        let mut reg = Registry::new(9);
+        reg.insert(rec("a", "x", "1.0.0", "h", 300));
+        reg.remove("a");
+        for _ in 0..100 {
+            assert_ne!(reg.assign_port("h", 300..=301).unwrap(), 300);
+        }
+    }
+}
