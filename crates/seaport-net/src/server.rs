@@ -1,0 +1,490 @@
+//! The hub server: accepts connections and drives the core [`seaport_core::Hub`].
+//!
+//! One task per connection reads and verifies frames and feeds them to the core under a
+//! short lock; a writer task per connection sends what the core addressed to it. The
+//! core never waits for a socket: every connection has a bounded outgoing queue, filled
+//! with `try_send`, and a connection whose queue is full is dropped with a reason (its
+//! records are freed as for any other disconnect). A timer task calls the core's
+//! `handle_timeout` at its `poll_timeout`, so leases expire even when nothing else
+//! happens.
+
+use std::collections::HashMap;
+use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use async_std::task::{self, JoinHandle};
+use futures::channel::mpsc;
+use futures::{AsyncReadExt, AsyncWriteExt, FutureExt, StreamExt};
+use seaport_core::{
+    ClientMessage, CloseReason, ErrorCode, Event, HubMessage, KeyId, Record, RegistryError, SessionId, SessionKind,
+    Timestamp,
+};
+
+use crate::auth::{generate_nonce, KeyPair, PublicKey, Verifier};
+use crate::connection::FrameReader;
+use crate::frame::{self, encode_unsigned, PREAMBLE_LEN, PROTOCOL_VERSION};
+
+/// Configuration of a [`Hub`] server.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// The core's configuration: heartbeat, timeout, port range, per-session limits.
+    /// Its `authorized` and `hub_key` are filled from `authorized` and `key` below.
+    pub core: seaport_core::HubConfig,
+    /// The hub's own key pair: frames signed with it may change any record.
+    pub key: Option<KeyPair>,
+    /// Keys allowed to register. Empty: an open hub.
+    pub authorized: Vec<PublicKey>,
+    /// Largest frame accepted, in bytes; longer length prefixes are refused before reading.
+    pub max_frame: u32,
+    /// Most connections open at once; further ones are told so and closed.
+    pub max_connections: usize,
+    /// How long a new connection may take to send its preamble.
+    pub handshake_timeout: Duration,
+    /// Frames queued for one connection before it counts as too slow and is dropped.
+    pub outgoing_queue: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> HubConfig {
+        HubConfig {
+            core: seaport_core::HubConfig::default(),
+            key: None,
+            authorized: Vec::new(),
+            max_frame: frame::DEFAULT_MAX_FRAME,
+            max_connections: 16_384,
+            handshake_timeout: Duration::from_secs(5),
+            outgoing_queue: 4096,
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Binding the listening socket failed (address in use, no permission, bad address).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address as given.
+        addr: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+type Frame = Arc<[u8]>;
+
+struct Conn {
+    tx: mpsc::Sender<Frame>,
+    stream: TcpStream,
+}
+
+struct State {
+    hub: seaport_core::Hub,
+    conns: HashMap<SessionId, Conn>,
+    watchers: Vec<mpsc::Sender<Event>>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    start: Instant,
+    config: HubConfig,
+    next_session: AtomicU64,
+    stopping: AtomicBool,
+    timer_wake: Mutex<Option<mpsc::Sender<()>>>,
+}
+
+/// A running hub: a TCP listener plus the core state it drives.
+///
+/// Dropping it (or calling [`shutdown`](Hub::shutdown)) stops accepting, closes every
+/// connection and releases the port.
+///
+/// # Examples
+/// ```
+/// # async_std::task::block_on(async {
+/// use seaport_net::{Hub, HubConfig};
+/// let hub = Hub::bind("127.0.0.1:0", HubConfig::default()).await?;
+/// println!("seaport listening on {}", hub.local_addr());
+/// hub.shutdown().await;
+/// # Ok::<(), seaport_net::ServerError>(())
+/// # }).unwrap();
+/// ```
+pub struct Hub {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    stop: Option<futures::channel::oneshot::Sender<()>>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Hub {
+    /// Binds `addr` and starts serving.
+    ///
+    /// # Errors
+    /// [`ServerError::Bind`] when the address cannot be bound (for example, in use).
+    pub async fn bind(addr: impl ToSocketAddrs + std::fmt::Display, config: HubConfig) -> Result<Hub, ServerError> {
+        let shown = addr.to_string();
+        let listener =
+            TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr: shown.clone(), source })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: shown, source })?;
+        let mut core = config.core.clone();
+        core.authorized.extend(config.authorized.iter().map(|k| KeyId(k.to_bytes())));
+        core.hub_key = config.key.as_ref().map(|k| KeyId(k.public().to_bytes()));
+        if core.seed == 0 {
+            core.seed = rand::random();
+        }
+        if core.id.0 == 0 {
+            core.id = seaport_core::HubId(rand::random());
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State { hub: seaport_core::Hub::new(core), conns: HashMap::new(), watchers: Vec::new() }),
+            start: Instant::now(),
+            config,
+            next_session: AtomicU64::new(1),
+            stopping: AtomicBool::new(false),
+            timer_wake: Mutex::new(None),
+        });
+        let (stop_tx, stop_rx) = futures::channel::oneshot::channel();
+        let (wake_tx, wake_rx) = mpsc::channel(1);
+        *lock(&shared.timer_wake) = Some(wake_tx);
+        task::spawn(run_timer(Arc::clone(&shared), wake_rx));
+        let accept = task::spawn(accept_loop(Arc::clone(&shared), listener, stop_rx));
+        tracing::info!(%local_addr, "hub listening");
+        Ok(Hub { shared, local_addr, stop: Some(stop_tx), accept: Some(accept) })
+    }
+
+    /// The address the hub listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Allows `key` to register from now on. The first key turns an open hub into a keyed one.
+    pub fn authorize(&self, key: &PublicKey) {
+        self.shared.with_core(|hub, _| hub.authorize(KeyId(key.to_bytes())));
+    }
+
+    /// Every record the hub holds.
+    pub fn records(&self) -> Vec<Arc<Record>> {
+        let state = lock(&self.shared.state);
+        state.hub.registry().iter().cloned().collect()
+    }
+
+    /// The number of open connections.
+    pub fn connection_count(&self) -> usize {
+        lock(&self.shared.state).conns.len()
+    }
+
+    /// Frees a record on the hub's authority; watchers are told.
+    ///
+    /// # Errors
+    /// [`RegistryError::UnknownId`] when no record has this id.
+    pub fn free(&self, id: &str) -> Result<Arc<Record>, RegistryError> {
+        self.shared.with_core(|hub, now| hub.free(now, id))
+    }
+
+    /// A stream of what happens in the hub: connects, disconnects, registrations,
+    /// updates, frees and rejections. Events are dropped for a stream whose buffer (4096
+    /// events) is full, so a slow consumer never stalls the hub.
+    pub fn events(&self) -> mpsc::Receiver<Event> {
+        let (tx, rx) = mpsc::channel(4096);
+        lock(&self.shared.state).watchers.push(tx);
+        rx
+    }
+
+    /// Stops accepting, closes every connection, and waits for the listener to close.
+    pub async fn shutdown(mut self) {
+        self.stop_now();
+        if let Some(accept) = self.accept.take() {
+            accept.await;
+        }
+    }
+
+    fn stop_now(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut wake) = lock(&self.shared.timer_wake).take() {
+            let _ = wake.try_send(());
+        }
+        let mut state = lock(&self.shared.state);
+        for (_, conn) in state.conns.drain() {
+            let _ = conn.stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").field("local_addr", &self.local_addr).finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Runs `f` on the core under the lock, then routes everything it produced.
+    fn with_core<R>(&self, f: impl FnOnce(&mut seaport_core::Hub, Timestamp) -> R) -> R {
+        let mut state = lock(&self.state);
+        let now = self.now();
+        let result = f(&mut state.hub, now);
+        self.flush(&mut state, now);
+        result
+    }
+
+    fn flush(&self, state: &mut State, now: Timestamp) {
+        loop {
+            let mut too_slow = Vec::new();
+            while let Some(transmit) = state.hub.poll_outgoing() {
+                let mut bytes = Vec::new();
+                if let Err(e) = encode_unsigned(&transmit.message, &mut bytes) {
+                    tracing::error!(error = %e, "cannot encode a hub message; dropped");
+                    continue;
+                }
+                let frame: Frame = bytes.into();
+                for session in transmit.to {
+                    if let Some(conn) = state.conns.get_mut(&session) {
+                        if conn.tx.try_send(Arc::clone(&frame)).is_err() {
+                            too_slow.push(session);
+                        }
+                    }
+                }
+            }
+            let mut closed = Vec::new();
+            while let Some(event) = state.hub.poll_event() {
+                log_event(&event);
+                if let Event::SessionClosed { session, reason: CloseReason::Expired } = &event {
+                    closed.push(*session);
+                }
+                state.watchers.retain_mut(|w| match w.try_send(event.clone()) {
+                    Ok(()) => true,
+                    Err(e) => !e.is_disconnected(),
+                });
+            }
+            for session in closed {
+                if let Some(conn) = state.conns.remove(&session) {
+                    tracing::info!(%session, "lease expired; closing the connection");
+                    let _ = conn.stream.shutdown(Shutdown::Both);
+                }
+            }
+            if too_slow.is_empty() {
+                break;
+            }
+            too_slow.sort_unstable();
+            too_slow.dedup();
+            for session in too_slow {
+                if let Some(conn) = state.conns.remove(&session) {
+                    tracing::warn!(%session, queue = self.config.outgoing_queue, "connection too slow to read its messages; dropping it");
+                    let _ = conn.stream.shutdown(Shutdown::Both);
+                    state.hub.handle_session_closed(now, session);
+                }
+            }
+        }
+    }
+}
+
+fn log_event(event: &Event) {
+    match event {
+        Event::SessionOpened { session, host } => tracing::debug!(%session, %host, "connected"),
+        Event::SessionClosed { session, reason } => tracing::debug!(%session, ?reason, "disconnected"),
+        Event::Registered { session, record } => tracing::info!(?session, %record, "register"),
+        Event::Updated { session, record } => tracing::info!(?session, %record, "update"),
+        Event::Freed { session, record, reason } => tracing::info!(?session, %record, ?reason, "free"),
+        Event::Rejected { session, code, message } => tracing::warn!(%session, ?code, %message, "rejected"),
+        _ => tracing::debug!(?event, "event"),
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, stop: futures::channel::oneshot::Receiver<()>) {
+    let mut stop = stop.fuse();
+    let mut incoming = listener.incoming();
+    loop {
+        let next = futures::select! {
+            _ = stop => break,
+            next = incoming.next().fuse() => next,
+        };
+        match next {
+            Some(Ok(stream)) => {
+                task::spawn(serve_connection(Arc::clone(&shared), stream));
+            }
+            Some(Err(e)) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                task::sleep(Duration::from_millis(50)).await;
+            }
+            None => break,
+        }
+    }
+    tracing::info!("hub stopped accepting");
+}
+
+async fn run_timer(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
+    loop {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let next = lock(&shared.state).hub.poll_timeout();
+        let now = shared.now();
+        let wait =
+            next.map_or(Duration::from_secs(1), |t| t.saturating_duration_since(now)).min(Duration::from_secs(1));
+        // A wake-up only means "stop"; the lease deadlines only move later otherwise.
+        if async_std::future::timeout(wait, wake.next()).await.is_ok() {
+            return;
+        }
+        shared.with_core(|hub, now| hub.handle_timeout(now));
+    }
+}
+
+/// Sends a last frame to a connection that never became a session, then closes it.
+async fn refuse(mut stream: TcpStream, code: ErrorCode, message: String) {
+    let mut bytes = Vec::new();
+    frame::write_preamble(PROTOCOL_VERSION, &mut bytes);
+    bytes.extend_from_slice(&[0; 32]);
+    let _ = encode_unsigned(&HubMessage::Rejected { request: None, code, message }, &mut bytes);
+    let _ = async_std::future::timeout(Duration::from_secs(1), stream.write_all(&bytes)).await;
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
+    let peer = match stream.peer_addr() {
+        Ok(peer) => peer,
+        Err(_) => return,
+    };
+    let _ = stream.set_nodelay(true);
+    let config = &shared.config;
+    let mut preamble = [0u8; PREAMBLE_LEN];
+    let mut reading = stream.clone();
+    match async_std::future::timeout(config.handshake_timeout, reading.read_exact(&mut preamble)).await {
+        Err(_) => {
+            tracing::debug!(%peer, "no preamble within the handshake deadline; closing");
+            return refuse(stream, ErrorCode::Closing, "no preamble within the handshake deadline".into()).await;
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "connection closed during the handshake");
+            return;
+        }
+        Ok(Ok(())) => {}
+    }
+    match frame::parse_preamble(&preamble) {
+        Ok(PROTOCOL_VERSION) => {}
+        Ok(other) => {
+            let message = format!("protocol version {other} is not supported; this hub speaks {PROTOCOL_VERSION}");
+            tracing::warn!(%peer, %message, "handshake refused");
+            return refuse(stream, ErrorCode::Malformed, message).await;
+        }
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "handshake refused");
+            return refuse(stream, ErrorCode::Malformed, format!("{e}")).await;
+        }
+    }
+    let nonce = generate_nonce();
+    let (tx, rx) = mpsc::channel(config.outgoing_queue.max(1));
+    let session = SessionId(shared.next_session.fetch_add(1, Ordering::Relaxed));
+    let admitted = {
+        let mut state = lock(&shared.state);
+        let full = state.conns.len() >= config.max_connections || shared.stopping.load(Ordering::SeqCst);
+        if !full {
+            let mut hello = Vec::with_capacity(PREAMBLE_LEN + 32);
+            frame::write_preamble(PROTOCOL_VERSION, &mut hello);
+            hello.extend_from_slice(&nonce);
+            let mut tx = tx.clone();
+            // The queue is empty, so the hello always fits.
+            let _ = tx.try_send(hello.into());
+            state.conns.insert(session, Conn { tx, stream: stream.clone() });
+            let now = shared.now();
+            state.hub.handle_session_opened(now, session, SessionKind::Client, peer.ip().to_string());
+            shared.flush(&mut state, now);
+        }
+        !full
+    };
+    if !admitted {
+        tracing::warn!(%peer, max = config.max_connections, "connection limit reached; refusing");
+        let message = format!("the hub is at its limit of {} connections; try another hub", config.max_connections);
+        return refuse(stream, ErrorCode::TooManyConnections, message).await;
+    }
+    drop(tx);
+    let heartbeat = config.core.heartbeat;
+    task::spawn(write_loop(rx, stream.clone(), heartbeat));
+
+    let mut reader = FrameReader::with_max_frame(reading, config.max_frame);
+    let mut verifier = Verifier::new(nonce);
+    loop {
+        let frame = match reader.read_frame().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(%session, %peer, error = %e, "bad frame; closing the connection");
+                let message = format!("closing: {e}");
+                shared.with_core(|hub, now| hub.handle_bad_input(now, session, ErrorCode::Malformed, message));
+                break;
+            }
+        };
+        let signer = match frame.signed {
+            None => None,
+            Some(header) => match verifier.verify(&header, &frame.message) {
+                Ok(key) => Some(KeyId(key.to_bytes())),
+                Err(e) => {
+                    let message = format!("signed frame refused: {e}");
+                    shared.with_core(|hub, now| hub.handle_bad_input(now, session, ErrorCode::Unauthorized, message));
+                    continue;
+                }
+            },
+        };
+        match frame.decode::<ClientMessage>() {
+            Ok(message) => shared.with_core(|hub, now| hub.handle_message(now, session, signer, message)),
+            Err(e) => {
+                let message = format!("cannot decode the frame as a client message: {e}");
+                shared.with_core(|hub, now| hub.handle_bad_input(now, session, ErrorCode::Malformed, message));
+            }
+        }
+    }
+    let mut state = lock(&shared.state);
+    if state.conns.remove(&session).is_some() {
+        let now = shared.now();
+        state.hub.handle_session_closed(now, session);
+        shared.flush(&mut state, now);
+    }
+}
+
+async fn write_loop(mut rx: mpsc::Receiver<Frame>, mut stream: TcpStream, heartbeat: Duration) {
+    let mut heartbeat_frame = Vec::new();
+    let _ = encode_unsigned(&HubMessage::Heartbeat, &mut heartbeat_frame);
+    let mut buf = Vec::with_capacity(64 * 1024);
+    loop {
+        match async_std::future::timeout(heartbeat, rx.next()).await {
+            Ok(Some(frame)) => {
+                buf.extend_from_slice(&frame);
+                // Batch whatever else is queued into one write.
+                while buf.len() < 256 * 1024 {
+                    match rx.try_recv() {
+                        Ok(frame) => buf.extend_from_slice(&frame),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(_) => buf.extend_from_slice(&heartbeat_frame),
+        }
+        if stream.write_all(&buf).await.is_err() {
+            break;
+        }
+        buf.clear();
+    }
+    let _ = stream.flush().await;
+    let _ = stream.shutdown(Shutdown::Both);
+}
