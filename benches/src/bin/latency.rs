@@ -1,0 +1,150 @@
+//! End-to-end latencies on loopback: register-to-watcher, free-on-disconnect, and
+//! hub-restart healing. Prints a table; used for docs/benchmarks.md.
+//!
+//! Run: `cargo run --release -p seaport-benches --bin latency -- [SAMPLES] [CLIENTS]`
+//! (defaults 1000 samples, 100 clients for the restart test).
+
+use std::net::Shutdown;
+use std::time::{Duration, Instant};
+
+use async_std::net::TcpStream;
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use seaport_net::core::{Change, ClientMessage, Registration};
+use seaport_net::frame::{encode_unsigned, write_preamble, PROTOCOL_VERSION};
+use seaport_net::{Client, ClientConfig, Hub, HubConfig, RegisterOptions};
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    println!(
+        "{name:<32} n={:<6} p50={:>9.1?} p99={:>9.1?} max={:>9.1?}",
+        samples.len(),
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+        samples.last().copied().unwrap_or_default()
+    );
+}
+
+async fn next_change(watch: &mut futures::channel::mpsc::UnboundedReceiver<Change>) -> Change {
+    match async_std::future::timeout(Duration::from_secs(10), watch.next()).await {
+        Ok(Some(change)) => change,
+        _ => panic!("no change within 10 s"),
+    }
+}
+
+/// A client that registers over a raw socket, so the test can cut its connection the
+/// way the kernel does when a process is killed.
+async fn raw_register(addr: &str, role: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let mut bytes = Vec::new();
+    write_preamble(PROTOCOL_VERSION, &mut bytes);
+    let register = ClientMessage::Register { request: 1, registration: Registration::new(role) };
+    encode_unsigned(&register, &mut bytes).expect("encode");
+    stream.write_all(&bytes).await.expect("write");
+    let mut hello = [0u8; 44];
+    stream.read_exact(&mut hello).await.expect("hello");
+    stream
+}
+
+async fn run(samples: usize, clients: usize) {
+    let hub = Hub::bind("127.0.0.1:0", HubConfig::default()).await.expect("bind");
+    let addr = hub.local_addr().to_string();
+    let config = ClientConfig { check_local_ports: false, ..ClientConfig::default() };
+
+    // 1. register -> watcher
+    let watcher = Client::connect(&[&addr], config.clone()).expect("client");
+    let mut watch = watcher.watch("lat").expect("watch");
+    watcher.query("lat").await.expect("sync");
+    let service = Client::connect(&[&addr], config.clone()).expect("client");
+    service.query("warmup").await.expect("connect");
+    let mut register = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let start = Instant::now();
+        let record = service.register(&format!("lat@1.0.{i}"), RegisterOptions::default()).await.expect("register");
+        loop {
+            if let Change::Register(r) = next_change(&mut watch).await {
+                if r.id == record.id {
+                    break;
+                }
+            }
+        }
+        register.push(start.elapsed());
+        service.free(record.id.as_str()).await.expect("free");
+        loop {
+            if let Change::Free(r) = next_change(&mut watch).await {
+                if r.id == record.id {
+                    break;
+                }
+            }
+        }
+    }
+    report("register -> watcher sees it", register);
+
+    // 2. connection cut -> watcher sees the free
+    let mut freed = Vec::with_capacity(samples.min(200));
+    let mut kill_watch = watcher.watch("killme").expect("watch");
+    watcher.query("killme").await.expect("sync");
+    for _ in 0..samples.min(200) {
+        let stream = raw_register(&addr, "killme").await;
+        loop {
+            if let Change::Register(_) = next_change(&mut kill_watch).await {
+                break;
+            }
+        }
+        let start = Instant::now();
+        stream.shutdown(Shutdown::Both).expect("shutdown");
+        drop(stream);
+        loop {
+            if let Change::Free(_) = next_change(&mut kill_watch).await {
+                break;
+            }
+        }
+        freed.push(start.elapsed());
+    }
+    report("connection cut -> watcher sees free", freed);
+
+    // 3. hub restart -> every client's registration is back
+    let mut many = Vec::new();
+    for i in 0..clients {
+        let c = Client::connect(&[&addr], config.clone()).expect("client");
+        c.register(&format!("svc{i}@1.0.0"), RegisterOptions::default()).await.expect("register");
+        many.push(c);
+    }
+    let before = hub.records().len();
+    let port = hub.local_addr();
+    hub.shutdown().await;
+    let start = Instant::now();
+    let hub = loop {
+        match Hub::bind(port.to_string(), HubConfig::default()).await {
+            Ok(hub) => break hub,
+            Err(_) => async_std::task::sleep(Duration::from_millis(5)).await,
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while hub.records().len() < before {
+        assert!(Instant::now() < deadline, "restart did not heal within 30 s");
+        async_std::task::sleep(Duration::from_millis(2)).await;
+    }
+    println!("{:<32} clients={clients} records={before} healed in {:.1?}", "hub restart -> all back", start.elapsed());
+    for c in many {
+        c.close().await;
+    }
+    service.close().await;
+    watcher.close().await;
+    hub.shutdown().await;
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let samples = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let clients = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
+    async_std::task::block_on(run(samples, clients));
+}

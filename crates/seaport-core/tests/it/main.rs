@@ -1,0 +1,3 @@
+//! Integration tests of seaport-core (one binary, one module per area).
+
+mod hub_props;

@@ -1,0 +1,28 @@
+# seaport-rs tasks. `just --list` shows them.
+
+# Format check and clippy with warnings denied.
+check:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+lint: check
+
+# Workspace tests, doc tests included.
+test:
+    cargo test --workspace
+
+# API docs with warnings denied.
+doc:
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+# Criterion benchmarks (see docs/benchmarks.md).
+bench *ARGS:
+    cargo bench -p seaport-benches {{ARGS}}
+
+# Run the hub on PORT.
+listen PORT="9090":
+    cargo run --release -p seaport-cli -- listen {{PORT}}
+
+# What CI runs.
+ci:
+    bash .ci/run
