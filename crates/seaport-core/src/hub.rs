@@ -70,7 +70,7 @@ pub struct Limits {
     pub meta: MetaLimits,
     /// Recently freed ports per host avoided when assigning.
     pub recently_freed_ports: usize,
-    /// Records per [`HubMessage::Snapshot`].
+    /// Most records per [`HubMessage::Snapshot`] (a snapshot is also cut at about 256 KiB).
     pub snapshot_chunk: usize,
 }
 
@@ -220,6 +220,10 @@ struct Owner {
 }
 
 type SubKey = (SessionId, SubscriptionId);
+
+/// A snapshot message is cut once its records reach about this many bytes, well under
+/// the 1 MiB frame limit even with a record of maximal metadata.
+const SNAPSHOT_BYTES: usize = 256 * 1024;
 
 /// The hub: sessions, leases, subscriptions and authorization around a [`Registry`].
 ///
@@ -660,11 +664,14 @@ impl Hub {
         }
         let chunk = self.config.limits.snapshot_chunk.max(1);
         let mut batch = Vec::new();
+        let mut batch_bytes = 0;
         let mut batches = Vec::new();
         self.registry.for_each_match(&pattern, |r| {
+            batch_bytes += r.encoded_size_estimate();
             batch.push(Arc::clone(r));
-            if batch.len() == chunk {
+            if batch.len() == chunk || batch_bytes >= SNAPSHOT_BYTES {
                 batches.push(std::mem::take(&mut batch));
+                batch_bytes = 0;
             }
         });
         if !batch.is_empty() {

@@ -200,6 +200,12 @@ impl Record {
         }
     }
 
+    /// About how many bytes the record takes on the wire (an upper-bound estimate).
+    pub fn encoded_size_estimate(&self) -> usize {
+        let meta: usize = self.meta.iter().map(|(k, v)| 8 + k.len() + v.encoded_size()).sum();
+        64 + self.id.as_str().len() + self.role.as_str().len() + self.host.len() + meta
+    }
+
     /// `host:port`, with brackets around an IPv6 address.
     pub fn address(&self) -> String {
         if self.host.contains(':') {

@@ -57,7 +57,7 @@ use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, 
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use rand::rngs::OsRng;
 use rand::RngCore;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{AuthError, KeyError};
 use crate::frame::{hex, SignedHeader, DOMAIN_TAG};
@@ -207,11 +207,8 @@ impl KeyPair {
 
     /// Key-pair JSON (pretty-printed), the format of [`KeyPair::from_json`].
     pub fn to_json(&self) -> String {
-        let json = serde_json::json!({
-            "public": self.public().to_pem(),
-            "private": self.to_pkcs8_pem(),
-        });
-        serde_json::to_string_pretty(&json).expect("serializing a JSON value cannot fail")
+        let json = PairJson { public: self.public().to_pem(), private: self.to_pkcs8_pem() };
+        serde_json::to_string_pretty(&json).expect("serializing two strings cannot fail")
     }
 
     /// Loads a key-pair file.
@@ -263,7 +260,7 @@ pub enum KeyFile {
 }
 
 /// The JSON shape of a key-pair file.
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct PairJson {
     public: String,
     private: String,

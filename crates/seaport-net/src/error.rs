@@ -20,7 +20,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     /// The connection did not start with the `SEAPORT\0` magic.
-    #[error("bad preamble: expected magic {expected:?}, found {found:?} (not a seaport-rs peer?)", expected = crate::frame::MAGIC)]
+    #[error(
+        "bad preamble: expected \"{}\", found \"{}\" (not a seaport-rs peer?)",
+        escape(&crate::frame::MAGIC),
+        escape(.found)
+    )]
     BadMagic {
         /// The 8 bytes that were received instead of the magic.
         found: [u8; 8],
@@ -193,4 +197,9 @@ fn origin(path: &Option<PathBuf>) -> String {
         Some(path) => format!("key file {}", path.display()),
         None => "key JSON".to_owned(),
     }
+}
+
+/// Bytes as printable ASCII with escapes (`SEAPORT\x00`).
+fn escape(bytes: &[u8]) -> String {
+    bytes.iter().flat_map(|&b| std::ascii::escape_default(b)).map(char::from).collect()
 }

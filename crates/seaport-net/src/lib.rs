@@ -37,8 +37,10 @@ mod error;
 pub mod frame;
 mod server;
 
-pub use auth::{KeyFile, KeyPair, PublicKey};
+pub use auth::{KeyFile, KeyPair, PublicKey, Signer, Verifier};
 pub use client::{Backoff, Client, ClientConfig, ClientError, ClientEvent, RegisterOptions, HUB_ROLE};
+pub use connection::{FrameReader, FrameWriter};
 pub use error::{AuthError, FrameError, KeyError};
+pub use frame::{Frame, OwnedFrame, SignedHeader, DEFAULT_MAX_FRAME, PROTOCOL_VERSION};
 pub use seaport_core as core;
 pub use server::{Hub, HubConfig, ServerError};

@@ -1233,18 +1233,18 @@ pub mod strategies {
     /// the embedder also authorizes and revokes keys (turning a keyed hub open and back).
     pub fn op(admin: bool) -> BoxedStrategy<Op> {
         let ops = prop_oneof![
-            3 => (session(), 0u8..3).prop_map(|(session, host)| Op::Open { session, host }),
+            2 => (session(), 0u8..3).prop_map(|(session, host)| Op::Open { session, host }),
             1 => session().prop_map(|session| Op::Close { session }),
-            10 => register(),
-            4 => (session(), signer(), target()).prop_map(|(session, signer, target)| Op::Free { session, signer, target }),
-            2 => (session(), signer(), target(), mostly(METAS.0, METAS.1))
+            20 => register(),
+            6 => (session(), signer(), target()).prop_map(|(session, signer, target)| Op::Free { session, signer, target }),
+            4 => (session(), signer(), target(), mostly(METAS.0, METAS.1))
                 .prop_map(|(session, signer, target, meta)| Op::Update { session, signer, target, meta }),
-            4 => (session(), 0..SUBS, mostly(9, 2)).prop_map(|(session, sub, pattern)| Op::Subscribe { session, sub, pattern }),
-            1 => (session(), 0..SUBS).prop_map(|(session, sub)| Op::Unsubscribe { session, sub }),
-            3 => session().prop_map(|session| Op::Heartbeat { session }),
+            6 => (session(), 0..SUBS, mostly(9, 2)).prop_map(|(session, sub, pattern)| Op::Subscribe { session, sub, pattern }),
+            2 => (session(), 0..SUBS).prop_map(|(session, sub)| Op::Unsubscribe { session, sub }),
+            6 => session().prop_map(|session| Op::Heartbeat { session }),
             1 => session().prop_map(|session| Op::BadInput { session }),
-            4 => prop_oneof![12 => 0u64..40, 1 => 40u64..1_500].prop_map(|ms| Op::Advance { ms }),
-            2 => Just(Op::Timeout),
+            8 => prop_oneof![12 => 0u64..40, 1 => 40u64..1_500].prop_map(|ms| Op::Advance { ms }),
+            3 => Just(Op::Timeout),
             1 => Just(Op::ExpiryProbe),
             1 => target().prop_map(|target| Op::HubFree { target }),
         ];
@@ -1252,7 +1252,7 @@ pub mod strategies {
             return ops.boxed();
         }
         prop_oneof![
-            45 => ops,
+            60 => ops,
             1 => (0u8..4).prop_map(|key| Op::Authorize { key }),
             1 => (0u8..4).prop_map(|key| Op::Revoke { key }),
         ]
