@@ -1,0 +1,57 @@
+use rustix::process::Signal;
+
+use crate::harness::{run, Hub, Proc};
+
+#[test]
+fn listen_reports_its_port_and_stops_cleanly_on_sigterm() {
+    let mut hub = Hub::start(&["--heartbeat", "500", "--peer", "127.0.0.1:1"]);
+    assert_eq!(hub.proc.lines().len(), 1, "only the ready line on stdout");
+    hub.proc.wait_stderr("peering is not implemented yet");
+    assert!(hub.query("*").is_empty());
+    hub.proc.signal(Signal::TERM);
+    assert!(hub.proc.wait().success(), "{}", hub.proc.stderr());
+    // The port is released.
+    let out = run(&["query", &hub.addr, "--timeout", "0.5"]).failed();
+    assert!(out.error().contains(&format!("no answer from the hub at {}", hub.addr)), "{}", out.stderr);
+}
+
+#[test]
+fn listen_stops_on_sigint_too() {
+    let mut hub = Hub::start(&[]);
+    hub.proc.signal(Signal::INT);
+    assert!(hub.proc.wait().success(), "{}", hub.proc.stderr());
+}
+
+#[test]
+fn listen_on_a_port_in_use_says_so() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = run(&["listen", &port, "--bind", "127.0.0.1"]).failed();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let line = out.error();
+    assert!(line.contains(&format!("127.0.0.1:{port}")) && line.to_lowercase().contains("in use"), "{line}");
+}
+
+#[test]
+fn listen_rejects_bad_key_files_and_timeouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, "{\"nope\": 1}").unwrap();
+    let out = run(&["listen", "0", junk.to_str().unwrap()]).failed();
+    assert!(out.error().contains("junk.json"), "{}", out.stderr);
+    let out = run(&["listen", "0", "--heartbeat", "1000", "--timeout", "500"]).failed();
+    assert!(out.stderr.contains("--timeout"), "{}", out.stderr);
+}
+
+#[test]
+fn help_and_version() {
+    let out = run(&["--version"]).ok();
+    assert!(out.stdout.starts_with("seaport "), "{}", out.stdout);
+    for sub in ["listen", "show", "query", "get", "watch", "register", "free", "keygen", "pubkey"] {
+        let out = run(&[sub, "--help"]).ok();
+        assert!(out.stdout.contains("USAGE"), "{sub}: {}", out.stdout);
+    }
+    let mut nothing = Proc::spawn(&["bogus"]);
+    assert!(!nothing.wait().success());
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the `seaport` binary against real hubs on 127.0.0.1.
+
+mod harness;
+
+mod hub;
+mod keys;
+mod query;
+mod register;
+mod watch;
