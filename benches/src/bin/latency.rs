@@ -61,8 +61,7 @@ async fn run(samples: usize, clients: usize) {
 
     // 1. register -> watcher
     let watcher = Client::connect(&[&addr], config.clone()).expect("client");
-    let mut watch = watcher.watch("lat").expect("watch");
-    watcher.query("lat").await.expect("sync");
+    let mut watch = watcher.watch("lat").await.expect("watch");
     let service = Client::connect(&[&addr], config.clone()).expect("client");
     service.query("warmup").await.expect("connect");
     let mut register = Vec::with_capacity(samples);
@@ -90,8 +89,7 @@ async fn run(samples: usize, clients: usize) {
 
     // 2. connection cut -> watcher sees the free
     let mut freed = Vec::with_capacity(samples.min(200));
-    let mut kill_watch = watcher.watch("killme").expect("watch");
-    watcher.query("killme").await.expect("sync");
+    let mut kill_watch = watcher.watch("killme").await.expect("watch");
     for _ in 0..samples.min(200) {
         let stream = raw_register(&addr, "killme").await;
         loop {

@@ -305,7 +305,10 @@ fn log_event(event: &Event) {
         Event::Registered { session, record } => tracing::info!(?session, %record, "register"),
         Event::Updated { session, record } => tracing::info!(?session, %record, "update"),
         Event::Freed { session, record, reason } => tracing::info!(?session, %record, ?reason, "free"),
-        Event::Rejected { session, code, message } => tracing::warn!(%session, ?code, %message, "rejected"),
+        Event::Rejected { session, code: code @ (ErrorCode::Unauthorized | ErrorCode::Malformed), message } => {
+            tracing::warn!(%session, ?code, %message, "rejected")
+        }
+        Event::Rejected { session, code, message } => tracing::info!(%session, ?code, %message, "rejected"),
         _ => tracing::debug!(?event, "event"),
     }
 }

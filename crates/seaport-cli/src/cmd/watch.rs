@@ -9,11 +9,8 @@ use crate::output::{self, WatchFormat};
 pub async fn run(args: WatchArgs) -> Result<()> {
     super::check_pattern(&args.pattern)?;
     let client = super::connect(&args.hub, None)?;
-    let mut changes = client.watch(&args.pattern)?;
-    // The watch stream starts after the hub's snapshot; a query of the same pattern
-    // shares the subscription and returns once that snapshot is in, so from here on
-    // every change is printed.
-    super::waiting_notice(&args.hub, client.query(&args.pattern))
+    // `watch` returns once the hub's snapshot is in, so from here on every change is printed.
+    let mut changes = super::waiting_notice(&args.hub, client.watch(&args.pattern))
         .await
         .with_context(|| format!("subscribing to {}", args.pattern))?;
     tracing::info!(hub = %args.hub, pattern = %args.pattern, "watching");

@@ -54,6 +54,10 @@ pub struct ClientConfig {
     pub check_local_ports: bool,
     /// Largest frame accepted from the hub.
     pub max_frame: u32,
+    /// Give up after this many consecutive failed connection attempts, failing every
+    /// waiting call with [`ClientError::Unreachable`] and closing the client. `None`
+    /// (the default) retries for ever, which suits long-running services.
+    pub connect_attempts: Option<u32>,
 }
 
 impl Default for ClientConfig {
@@ -66,6 +70,7 @@ impl Default for ClientConfig {
             heartbeat: None,
             check_local_ports: true,
             max_frame: frame::DEFAULT_MAX_FRAME,
+            connect_attempts: None,
         }
     }
 }
@@ -106,6 +111,16 @@ pub enum ClientEvent {
         /// The address.
         host: String,
     },
+    /// A registration the client held was refused when it registered it again after a
+    /// reconnect (for example, its key was revoked); it is no longer kept alive.
+    RegistrationLost {
+        /// The record id.
+        id: String,
+        /// The hub's code.
+        code: ErrorCode,
+        /// The hub's reason.
+        message: String,
+    },
 }
 
 /// What went wrong with a client call.
@@ -132,6 +147,14 @@ pub enum ClientError {
     /// No hub address was given.
     #[error("no hub address given; pass at least one HOST:PORT")]
     NoHubs,
+    /// No hub could be reached in [`ClientConfig::connect_attempts`] attempts.
+    #[error("no hub reachable at {hubs} after {attempts} attempts")]
+    Unreachable {
+        /// The addresses tried, comma-separated.
+        hubs: String,
+        /// How many attempts were made.
+        attempts: u32,
+    },
     /// Every port the hub offered was already bound on this machine.
     #[error("the hub offered {tries} ports that another process on this machine already holds")]
     PortUnavailable {
@@ -147,7 +170,7 @@ enum Command {
     Free { id: String, reply: Reply<()> },
     Update { id: String, meta: Meta, reply: Reply<Arc<Record>> },
     Query { pattern: Pattern, need_match: bool, reply: Reply<Vec<Arc<Record>>> },
-    Watch { pattern: Pattern, tx: mpsc::UnboundedSender<Change> },
+    Watch { pattern: Pattern, tx: mpsc::UnboundedSender<Change>, reply: Reply<Vec<Arc<Record>>> },
     Events { tx: mpsc::UnboundedSender<ClientEvent> },
     Close { reply: oneshot::Sender<()> },
 }
@@ -273,16 +296,20 @@ impl Client {
         async_std::future::timeout(timeout, self.get(pattern)).await.map_err(|_| ClientError::Timeout(timeout))?
     }
 
-    /// A stream of the changes to records matching `pattern` from now on: registers,
-    /// updates and frees (a record that stops matching is a free). After a reconnect, the
+    /// A stream of the changes to records matching `pattern`: registers, updates and
+    /// frees (a record that stops matching is a free). Returns once the client holds the
+    /// hub's snapshot of the pattern, so every change after the call is in the stream
+    /// ([`query`](Client::query) gives the records before it). After a reconnect, the
     /// difference between what the client knew and what the hub holds arrives as changes.
+    /// The stream ends when the client closes or the hub refuses the subscription.
     ///
     /// # Errors
-    /// [`ClientError::Invalid`] for a malformed pattern; [`ClientError::Closed`] if closed.
-    pub fn watch(&self, pattern: &str) -> Result<mpsc::UnboundedReceiver<Change>, ClientError> {
+    /// [`ClientError::Invalid`] for a malformed pattern; [`ClientError::Rejected`] if the
+    /// hub refuses the subscription; [`ClientError::Closed`] if closed.
+    pub async fn watch(&self, pattern: &str) -> Result<mpsc::UnboundedReceiver<Change>, ClientError> {
         let pattern = Pattern::parse(pattern)?;
         let (tx, rx) = mpsc::unbounded();
-        self.commands.unbounded_send(Command::Watch { pattern, tx }).map_err(|_| ClientError::Closed)?;
+        self.call(|reply| Command::Watch { pattern, tx, reply }).await?;
         Ok(rx)
     }
 
@@ -320,7 +347,7 @@ enum Pending {
     Register { id: String },
     Free { id: String, reply: Option<Reply<()>>, retried: bool },
     Update { id: String, meta: Meta, reply: Option<Reply<Arc<Record>>> },
-    Subscribe,
+    Subscribe(SubscriptionId),
 }
 
 struct Sub {
@@ -367,6 +394,9 @@ struct Driver {
     next_request: RequestId,
     events: Vec<mpsc::UnboundedSender<ClientEvent>>,
     closing: Option<oneshot::Sender<()>>,
+    /// What waiting calls are told when the driver stops.
+    failure: ClientError,
+    failed_attempts: u32,
 }
 
 /// Subscription the client keeps on the hub role, to learn other hubs.
@@ -393,6 +423,8 @@ impl Driver {
             next_request: 1,
             events: Vec::new(),
             closing: None,
+            failure: ClientError::Closed,
+            failed_attempts: 0,
         }
     }
 
@@ -460,10 +492,17 @@ impl Driver {
             match result {
                 Ok(Ok(conn)) => {
                     self.backoff.reset();
+                    self.failed_attempts = 0;
                     return Some(conn);
                 }
                 Ok(Err(e)) => tracing::debug!(%hub, error = %e, "cannot connect"),
                 Err(_) => tracing::debug!(%hub, "connection attempt timed out"),
+            }
+            self.failed_attempts = self.failed_attempts.saturating_add(1);
+            if self.config.connect_attempts.is_some_and(|max| self.failed_attempts >= max) {
+                self.failure =
+                    ClientError::Unreachable { hubs: self.candidates().join(", "), attempts: self.failed_attempts };
+                return None;
             }
             let delay = self.backoff.next_delay(rand::thread_rng().gen::<f64>());
             let mut sleep = Box::pin(task::sleep(delay).fuse());
@@ -573,7 +612,7 @@ impl Driver {
             if let Some(s) = self.subs.get_mut(&sub) {
                 s.replica.resync();
             }
-            self.send_request(conn, Pending::Subscribe, |request| ClientMessage::Subscribe {
+            self.send_request(conn, Pending::Subscribe(sub), |request| ClientMessage::Subscribe {
                 request,
                 subscription: sub,
                 pattern,
@@ -614,7 +653,7 @@ impl Driver {
                 .await
             }
             Pending::Register { id } => self.send_register(conn, &id).await,
-            Pending::Subscribe => Ok(()),
+            Pending::Subscribe(_) => Ok(()),
         }
     }
 
@@ -640,7 +679,7 @@ impl Driver {
                     self.outbox.push_back(Pending::Free { id, reply, retried: true });
                 }
                 p @ Pending::Update { .. } => self.outbox.push_back(p),
-                Pending::Register { .. } | Pending::Subscribe => {}
+                Pending::Register { .. } | Pending::Subscribe(_) => {}
             }
         }
         for d in self.desired.values_mut() {
@@ -649,25 +688,28 @@ impl Driver {
     }
 
     fn fail_everything(&mut self) {
+        let failure = self.failure.clone();
         for (_, d) in std::mem::take(&mut self.desired) {
             if let Some(reply) = d.reply {
-                let _ = reply.send(Err(ClientError::Closed));
+                let _ = reply.send(Err(failure.clone()));
             }
         }
         for p in std::mem::take(&mut self.outbox).into_iter().chain(std::mem::take(&mut self.pending).into_values()) {
             match p {
                 Pending::Free { reply: Some(reply), .. } => {
-                    let _ = reply.send(Err(ClientError::Closed));
+                    let _ = reply.send(Err(failure.clone()));
                 }
                 Pending::Update { reply: Some(reply), .. } => {
-                    let _ = reply.send(Err(ClientError::Closed));
+                    let _ = reply.send(Err(failure.clone()));
                 }
                 _ => {}
             }
         }
         for w in std::mem::take(&mut self.waiters) {
-            let _ = w.reply.send(Err(ClientError::Closed));
+            let _ = w.reply.send(Err(failure.clone()));
         }
+        // Watch streams end.
+        self.subs.clear();
     }
 
     async fn handle_command(&mut self, cmd: Command, mut conn: Option<&mut Connection>) {
@@ -720,11 +762,13 @@ impl Driver {
                     _ => Ok(()),
                 }
             }
-            Command::Watch { pattern, tx } => {
+            Command::Watch { pattern, tx, reply } => {
                 let (sub, new) = self.subscription_for(pattern);
                 if let Some(s) = self.subs.get_mut(&sub) {
                     s.watchers.push(tx);
                 }
+                self.waiters.push(Waiter { sub, need_match: false, reply });
+                self.answer_waiters();
                 match (new, conn.as_deref_mut()) {
                     (true, Some(conn)) => self.send_subscribe(conn, sub).await,
                     _ => Ok(()),
@@ -749,7 +793,7 @@ impl Driver {
     async fn send_subscribe(&mut self, conn: &mut Connection, sub: SubscriptionId) -> Result<(), String> {
         let Some(s) = self.subs.get(&sub) else { return Ok(()) };
         let pattern = s.replica.pattern.to_string();
-        self.send_request(conn, Pending::Subscribe, |request| ClientMessage::Subscribe {
+        self.send_request(conn, Pending::Subscribe(sub), |request| ClientMessage::Subscribe {
             request,
             subscription: sub,
             pattern,
@@ -807,10 +851,17 @@ impl Driver {
                 let error = ClientError::Rejected { code, message: message.clone() };
                 match self.pending.remove(&request) {
                     Some(Pending::Register { id }) => {
-                        tracing::warn!(%id, %message, "registration refused");
                         if let Some(d) = self.desired.remove(&id) {
-                            if let Some(reply) = d.reply {
-                                let _ = reply.send(Err(error));
+                            match d.reply {
+                                Some(reply) => {
+                                    tracing::debug!(%id, %message, "registration refused");
+                                    let _ = reply.send(Err(error));
+                                }
+                                None => {
+                                    // Refused when registering again after a reconnect.
+                                    tracing::warn!(%id, %message, "registration lost: the hub refused it again");
+                                    self.emit(ClientEvent::RegistrationLost { id, code, message });
+                                }
                             }
                         }
                     }
@@ -822,7 +873,7 @@ impl Driver {
                     Some(Pending::Update { reply: Some(reply), .. }) => {
                         let _ = reply.send(Err(error));
                     }
-                    Some(Pending::Subscribe) => tracing::warn!(%message, "subscription refused"),
+                    Some(Pending::Subscribe(sub)) => self.subscription_refused(sub, error),
                     _ => {}
                 }
             }
@@ -860,6 +911,24 @@ impl Driver {
             HubMessage::Welcome { .. } | HubMessage::Heartbeat => {}
         }
         Ok(())
+    }
+
+    /// The hub refused a subscription: its waiters get the error and its watch streams end.
+    fn subscription_refused(&mut self, sub: SubscriptionId, error: ClientError) {
+        if sub == HUB_SUB {
+            tracing::warn!(%error, "the hub refused the subscription to its peers");
+            return;
+        }
+        tracing::debug!(%error, "subscription refused");
+        self.subs.remove(&sub);
+        let waiters = std::mem::take(&mut self.waiters);
+        for w in waiters {
+            if w.sub == sub {
+                let _ = w.reply.send(Err(error.clone()));
+            } else {
+                self.waiters.push(w);
+            }
+        }
     }
 
     fn learn_hubs(&mut self) {
