@@ -154,6 +154,9 @@ pub enum RegistryError {
         /// The limit.
         max: usize,
     },
+    /// Another connected session holds this record; it cannot be displaced.
+    #[error("record {0:?} is held by another connected client and cannot be replaced")]
+    OwnedElsewhere(String),
     /// No subscription has this id on this session.
     #[error("no subscription with id {0}")]
     UnknownSubscription(u64),

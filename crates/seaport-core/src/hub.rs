@@ -57,6 +57,10 @@ impl fmt::Display for KeyId {
 pub enum SessionKind {
     /// A client: registers, queries, subscribes.
     Client,
+    /// A node seaport client speaking the JSON-lines protocol: it announces records
+    /// (its own, and after a reconnect every record it knew) instead of registering them,
+    /// so announcements go through [`ClientMessage::Announce`]'s rules.
+    JsonLines,
 }
 
 /// Bounds on what one session may hold.
@@ -184,6 +188,15 @@ pub enum Event {
         /// Why.
         reason: FreeReason,
     },
+    /// A record was registered with an explicit port that another live record on the
+    /// same host already uses (the hub honours explicit ports as given; node seaport
+    /// clients pick their own ports). One of the two services will fail to bind.
+    DuplicatePort {
+        /// The record just registered.
+        id: RecordId,
+        /// The record already using the port.
+        other: Arc<Record>,
+    },
     /// A request was refused.
     Rejected {
         /// The session that sent it.
@@ -207,6 +220,7 @@ pub struct Transmit {
 
 #[derive(Debug)]
 struct Session {
+    kind: SessionKind,
     host: String,
     deadline: Timestamp,
     records: BTreeSet<RecordId>,
@@ -331,14 +345,13 @@ impl Hub {
     /// A connection was accepted; `host` is the peer address as the driver sees it.
     /// Queues a [`HubMessage::Welcome`] to it.
     pub fn handle_session_opened(&mut self, now: Timestamp, session: SessionId, kind: SessionKind, host: String) {
-        let SessionKind::Client = kind;
         if self.sessions.contains_key(&session) {
             self.close_session(session, CloseReason::Disconnected);
         }
         let deadline = now + self.config.timeout;
         self.sessions.insert(
             session,
-            Session { host: host.clone(), deadline, records: BTreeSet::new(), subscriptions: BTreeMap::new() },
+            Session { kind, host: host.clone(), deadline, records: BTreeSet::new(), subscriptions: BTreeMap::new() },
         );
         self.leases.insert((deadline, session));
         self.send(
@@ -396,8 +409,25 @@ impl Hub {
                     self.reject(session, Some(request), &RegistryError::UnknownSubscription(subscription.0));
                 }
             }
+            ClientMessage::Announce { request, registration, reannounced } => {
+                match self.announce(session, signer, registration, reannounced) {
+                    Ok(Some(record)) => self.send(session, HubMessage::Registered { request, record }),
+                    Ok(None) => self.send(session, HubMessage::Done { request }),
+                    Err(e) => self.reject(session, Some(request), &e),
+                }
+            }
             ClientMessage::Heartbeat => {}
         }
+    }
+
+    /// The owner session of a record, if a session holds it.
+    pub fn record_owner(&self, id: &str) -> Option<SessionId> {
+        self.owners.get(id).and_then(|o| o.session)
+    }
+
+    /// The kind of a session, if it is open.
+    pub fn session_kind(&self, session: SessionId) -> Option<SessionKind> {
+        self.sessions.get(&session).map(|s| s.kind)
     }
 
     /// Tells the driver that `session` sent something the hub could not decode or
@@ -563,6 +593,56 @@ impl Hub {
         Ok(self.store(Some(session), signer, record))
     }
 
+    /// Node seaport's `register` line: a record the client has, with its own port.
+    ///
+    /// - A record this session already holds is replaced.
+    /// - A record another session holds is never displaced: if the announcement names the
+    ///   same role, version, host and port it is that record's metadata being set
+    ///   (node's `set`), and the metadata is updated; otherwise it is ignored.
+    /// - An unknown record is registered, owned by this session, unless it was
+    ///   `reannounced` (sent before the client's own `synced` after a reconnect) for a
+    ///   host other than the session's: that is another process's record the client
+    ///   remembers, possibly dead, and its own process registers it if it is alive.
+    ///
+    /// `Ok(None)` means ignored.
+    fn announce(
+        &mut self,
+        session: SessionId,
+        signer: Option<KeyId>,
+        reg: Registration,
+        reannounced: bool,
+    ) -> Result<Option<Arc<Record>>, RegistryError> {
+        let Some(id) = reg.id.clone() else {
+            return self.register(session, signer, reg).map(Some);
+        };
+        let session_host = self.sessions.get(&session).map(|s| s.host.clone()).unwrap_or_default();
+        match (self.registry.get(&id).cloned(), self.record_owner(&id)) {
+            (Some(_), Some(owner)) if owner == session => self.register(session, signer, reg).map(Some),
+            (Some(existing), Some(_)) => {
+                let host = reg.host.as_deref().unwrap_or(&session_host);
+                let same = existing.role.as_str() == reg.role
+                    && existing.version.as_ref().map(ToString::to_string) == reg.version
+                    && existing.host == host
+                    && PortRequest::Exact(existing.port) == reg.port;
+                if !same {
+                    return Err(RegistryError::OwnedElsewhere(id));
+                }
+                if existing.meta == reg.meta {
+                    return Ok(None);
+                }
+                self.update(Some(session), signer, &id, reg.meta).map(Some)
+            }
+            (Some(_), None) => self.register(session, signer, reg).map(Some),
+            (None, _) => {
+                let foreign = reg.host.as_deref().is_some_and(|h| h != session_host);
+                if reannounced && foreign {
+                    return Ok(None);
+                }
+                self.register(session, signer, reg).map(Some)
+            }
+        }
+    }
+
     fn fresh_id(&mut self) -> RecordId {
         loop {
             let text = format!("{:016x}", self.rng.gen::<u64>());
@@ -576,6 +656,16 @@ impl Hub {
 
     fn store(&mut self, session: Option<SessionId>, signer: Option<KeyId>, record: Record) -> Arc<Record> {
         let id = record.id.clone();
+        if self.registry.port_in_use(&record.host, record.port) {
+            let other = self
+                .registry
+                .query(&Pattern::any().with_host(record.host.clone()))
+                .find(|r| r.port == record.port && r.id != record.id)
+                .cloned();
+            if let Some(other) = other {
+                self.events.push_back(Event::DuplicatePort { id: id.clone(), other });
+            }
+        }
         let (record, old) = self.registry.insert(record);
         if let Some(previous) = self.owners.insert(id.clone(), Owner { session, key: signer }) {
             if previous.session != session {

@@ -65,6 +65,17 @@ pub enum ClientMessage {
     },
     /// Keeps the lease alive when there is nothing else to send.
     Heartbeat,
+    /// A record as node seaport clients announce it (see the JSON-lines protocol): the
+    /// hub applies node's rules instead of a plain register. Answered by `Registered`
+    /// (stored or updated), `Done` (ignored) or `Rejected` (held by another session).
+    Announce {
+        /// Request id.
+        request: RequestId,
+        /// The record, with the port the client chose.
+        registration: Registration,
+        /// Sent again after a reconnect, before the client's own `synced`.
+        reannounced: bool,
+    },
 }
 
 /// A change to a record, sent to every session subscribed to a pattern it matches.
@@ -179,6 +190,8 @@ pub enum ErrorCode {
     TooManyConnections,
     /// The hub is closing this connection (reason in the message).
     Closing,
+    /// Another connected session holds the record.
+    OwnedElsewhere,
 }
 
 impl RegistryError {
@@ -194,6 +207,7 @@ impl RegistryError {
             RegistryError::TooManyRegistrations { .. } => ErrorCode::TooManyRegistrations,
             RegistryError::TooManySubscriptions { .. } => ErrorCode::TooManySubscriptions,
             RegistryError::UnknownSubscription(_) => ErrorCode::UnknownSubscription,
+            RegistryError::OwnedElsewhere(_) => ErrorCode::OwnedElsewhere,
         }
     }
 }

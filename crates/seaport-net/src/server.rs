@@ -309,6 +309,9 @@ fn log_event(event: &Event) {
             tracing::warn!(%session, ?code, %message, "rejected")
         }
         Event::Rejected { session, code, message } => tracing::info!(%session, ?code, %message, "rejected"),
+        Event::DuplicatePort { id, other } => {
+            tracing::warn!(%id, %other, "two live records share a host and port; one of them cannot bind it")
+        }
         _ => tracing::debug!(?event, "event"),
     }
 }

@@ -314,3 +314,78 @@ fn messages_for_unknown_sessions_are_ignored() {
     assert!(drain(&mut hub).is_empty());
     assert!(hub.registry().is_empty());
 }
+
+fn announce(hub: &mut Hub, s: SessionId, reg: Registration, reannounced: bool) -> HubMessage {
+    hub.handle_message(T0, s, None, C::Announce { request: 5, registration: reg, reannounced });
+    drain(hub)
+        .into_iter()
+        .filter(|t| t.to == vec![s])
+        .map(|t| t.message)
+        .find(|m| !matches!(m, HubMessage::Welcome { .. } | HubMessage::Change(_)))
+        .expect("a reply")
+}
+
+fn node_record(id: &str, host: Option<&str>, port: u16, env: &str) -> Registration {
+    Registration {
+        id: Some(id.into()),
+        host: host.map(Into::into),
+        port: PortRequest::Exact(port),
+        meta: [("env".to_string(), crate::Value::from(env))].into_iter().collect(),
+        ..Registration::from_name("web@1.0.0")
+    }
+}
+
+#[test]
+fn announcements_never_displace_a_connected_owner() {
+    let mut hub = hub();
+    open(&mut hub, A, "10.0.0.1");
+    open(&mut hub, B, "10.0.0.2");
+    let first = announce(&mut hub, A, node_record("x", None, 12000, "a"), false);
+    assert!(matches!(first, HubMessage::Registered { .. }));
+    // B claims the same id at another address: refused, A keeps it.
+    let other = announce(&mut hub, B, node_record("x", Some("10.0.0.2"), 13000, "b"), false);
+    assert!(matches!(other, HubMessage::Rejected { code: ErrorCode::OwnedElsewhere, .. }));
+    assert_eq!(hub.registry().get("x").unwrap().port, 12000);
+    // The same record with new metadata is node's `set`: an update, A still owns it.
+    let set = announce(&mut hub, B, node_record("x", Some("10.0.0.1"), 12000, "b"), false);
+    assert!(matches!(set, HubMessage::Registered { ref record, .. } if record.meta["env"] == "b".into()));
+    assert_eq!(hub.record_owner("x"), Some(A));
+    // A re-announces its own record: replaced in place.
+    let again = announce(&mut hub, A, node_record("x", None, 12001, "c"), true);
+    assert!(matches!(again, HubMessage::Registered { ref record, .. } if record.port == 12001));
+    hub.check_invariants().unwrap();
+}
+
+#[test]
+fn reannounced_records_of_other_hosts_are_not_resurrected() {
+    let mut hub = hub();
+    open(&mut hub, A, "10.0.0.1");
+    // After a reconnect, A repeats a record of another host it remembers: ignored.
+    let stale = announce(&mut hub, A, node_record("dead", Some("10.0.0.9"), 12000, "a"), true);
+    assert_eq!(stale, HubMessage::Done { request: 5 });
+    assert!(hub.registry().is_empty());
+    // Its own records (its host) come back, and so does a live announcement for any host.
+    assert!(matches!(
+        announce(&mut hub, A, node_record("mine", None, 12001, "a"), true),
+        HubMessage::Registered { .. }
+    ));
+    let explicit = announce(&mut hub, A, node_record("far", Some("10.0.0.9"), 12002, "a"), false);
+    assert!(matches!(explicit, HubMessage::Registered { .. }));
+    assert_eq!(hub.registry().len(), 2);
+}
+
+#[test]
+fn duplicate_explicit_ports_are_reported() {
+    let mut hub = hub();
+    open(&mut hub, A, "h");
+    open(&mut hub, B, "h");
+    announce(&mut hub, A, node_record("a", None, 12000, "x"), false);
+    events(&mut hub);
+    announce(&mut hub, B, node_record("b", None, 12000, "x"), false);
+    let evs = events(&mut hub);
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, Event::DuplicatePort { id, other } if id.as_str() == "b" && other.id.as_str() == "a")),
+        "{evs:?}"
+    );
+}
