@@ -720,12 +720,16 @@ impl Hub {
         reason: FreeReason,
     ) -> Result<Arc<Record>, RegistryError> {
         let record = self.registry.remove(id).ok_or_else(|| RegistryError::UnknownId(id.to_string()))?;
+        let mut tell_owner = None;
         if let Some(owner) = self.owners.remove(id) {
             if let Some(s) = owner.session.and_then(|s| self.sessions.get_mut(&s)) {
                 s.records.remove(id);
             }
+            // An owner whose record someone else freed must hear of it, or it would
+            // register the record again on its next reconnect.
+            tell_owner = owner.session.filter(|&owner| Some(owner) != session);
         }
-        self.fan_out(Change::Free(Arc::clone(&record)), None);
+        self.fan_out_to(Change::Free(Arc::clone(&record)), None, tell_owner);
         self.events.push_back(Event::Freed { session, record: Arc::clone(&record), reason });
         Ok(record)
     }
@@ -801,7 +805,12 @@ impl Hub {
     /// matching `before` (the record it replaced), so a watcher sees a record leave its
     /// pattern as well as enter it.
     fn fan_out(&mut self, change: Change, before: Option<&Record>) {
-        let mut to = BTreeSet::new();
+        self.fan_out_to(change, before, None);
+    }
+
+    /// [`fan_out`](Hub::fan_out), sending to `also` as well.
+    fn fan_out_to(&mut self, change: Change, before: Option<&Record>, also: Option<SessionId>) {
+        let mut to: BTreeSet<SessionId> = also.into_iter().filter(|s| self.sessions.contains_key(s)).collect();
         let mut collect = |record: &Record, hub: &Hub| {
             let by_role = hub.subs_by_role.get(record.role.as_str()).into_iter().flatten();
             for (session, sub) in by_role.chain(hub.subs_any.iter()) {

@@ -42,6 +42,8 @@ pub const MAX_PATTERN_LEN: usize = 4096;
 pub struct Pattern {
     role: Option<Role>,
     range: Option<VersionRange>,
+    /// The range as written, shown by `Display` (the parsed range prints normalized).
+    range_text: String,
     host: Option<String>,
     meta: Vec<(String, Value)>,
 }
@@ -49,7 +51,7 @@ pub struct Pattern {
 impl Pattern {
     /// The pattern that matches every record.
     pub fn any() -> Pattern {
-        Pattern { role: None, range: None, host: None, meta: Vec::new() }
+        Pattern { role: None, range: None, range_text: String::new(), host: None, meta: Vec::new() }
     }
 
     /// Every record of `role`.
@@ -79,6 +81,7 @@ impl Pattern {
 
     /// Adds a version range.
     pub fn with_range(mut self, range: VersionRange) -> Pattern {
+        self.range_text = range.to_string();
         self.range = Some(range);
         self
     }
@@ -132,11 +135,11 @@ impl Pattern {
             ),
             None => None,
         };
-        let mut pattern = Pattern { role, range, host: None, meta: Vec::new() };
+        let range_text = range_text.map(|t| t.trim().to_string()).unwrap_or_default();
+        let mut pattern = Pattern { role, range, range_text, host: None, meta: Vec::new() };
         if let Some(filters) = filters {
-            let base = head.len() + 1;
-            let mut at = base;
-            for part in filters.split('&') {
+            let mut at = head.len() + 1;
+            for part in split_filters(filters) {
                 let Some((key, value)) = part.split_once('=') else {
                     return Err(err(ParseErrorKind::Other(format!(
                         "filter {part:?} at byte {at} is not KEY=VALUE (use host=H or meta.KEY=VALUE)"
@@ -185,6 +188,29 @@ impl Pattern {
     }
 }
 
+/// Splits `KEY=VALUE&KEY=VALUE`, where a VALUE in double quotes (a JSON string) may
+/// hold `&`.
+fn split_filters(filters: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let bytes = filters.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i <= bytes.len() {
+        if i == bytes.len() || bytes[i] == b'&' {
+            parts.push(&filters[start..i]);
+            start = i + 1;
+        } else if bytes[i] == b'=' && bytes.get(i + 1) == Some(&b'"') && filters[start..i].find('=').is_none() {
+            // Skip the quoted value, honouring backslash escapes.
+            i += 2;
+            while i < bytes.len() && bytes[i] != b'"' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+        }
+        i += 1;
+    }
+    parts
+}
+
 impl Default for Pattern {
     fn default() -> Pattern {
         Pattern::any()
@@ -204,8 +230,8 @@ impl fmt::Display for Pattern {
             Some(role) => write!(f, "{role}")?,
             None => f.write_str("*")?,
         }
-        if let Some(range) = &self.range {
-            write!(f, "@{range}")?;
+        if self.range.is_some() {
+            write!(f, "@{}", self.range_text)?;
         }
         let mut sep = '?';
         if let Some(host) = &self.host {
@@ -214,7 +240,7 @@ impl fmt::Display for Pattern {
         }
         for (k, v) in &self.meta {
             match v {
-                Value::String(s) if Value::parse_loose(s) == *v => write!(f, "{sep}meta.{k}={s}")?,
+                Value::String(s) if Value::parse_loose(s) == *v && !s.contains('&') => write!(f, "{sep}meta.{k}={s}")?,
                 _ => write!(f, "{sep}meta.{k}={v}")?,
             }
             sep = '&';
@@ -280,11 +306,26 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for text in ["*", "web", "web@1.2.x", "web?host=h", "a@>=1.0.0?host=h&meta.k=v&meta.n=\"3\""] {
+        for text in [
+            "*",
+            "web",
+            "web@1.2.x",
+            "web?host=h",
+            "a@>=1.0.0?host=h&meta.k=v&meta.n=\"3\"",
+            "a?meta.k=\"x&y=\\\"z\\\"\"&meta.j=1",
+        ] {
             let p = Pattern::parse(text).unwrap();
             assert_eq!(Pattern::parse(&p.to_string()).unwrap(), p, "{text}");
         }
         assert_eq!(Pattern::parse("").unwrap(), Pattern::any());
+    }
+
+    #[test]
+    fn quoted_values_may_hold_ampersands_and_quotes() {
+        let p = Pattern::parse(r#"a?meta.k="x&y=\"z\""&meta.j=1"#).unwrap();
+        assert_eq!(p.meta_filters(), &[("k".to_string(), Value::from(r#"x&y="z""#)), ("j".to_string(), Value::Int(1))]);
+        let q = Pattern::any().with_meta("k", Value::from("\"\""));
+        assert_eq!(Pattern::parse(&q.to_string()).unwrap(), q);
     }
 
     #[test]

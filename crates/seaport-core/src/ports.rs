@@ -55,11 +55,17 @@ impl HostPorts {
         self.released += 1;
         self.recent.insert(port, self.released);
         self.recent_order.push_back((port, self.released));
-        while self.recent.len() > remember || self.recent_order.len() > 2 * remember.max(1) {
+        while self.recent.len() > remember {
             let Some((old, seq)) = self.recent_order.pop_front() else { break };
             if self.recent.get(&old) == Some(&seq) {
                 self.recent.remove(&old);
             }
+        }
+        // Ports freed again or taken leave stale entries behind; drop them, keeping the
+        // queue within twice the memory without forgetting any current one.
+        if self.recent_order.len() > 2 * remember {
+            let recent = &self.recent;
+            self.recent_order.retain(|(port, seq)| recent.get(port) == Some(seq));
         }
     }
 

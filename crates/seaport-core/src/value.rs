@@ -62,8 +62,8 @@ impl Value {
             "false" => return Value::Bool(false),
             _ => {}
         }
-        if text.len() >= 2 && text.starts_with('"') && text.ends_with('"') {
-            return Value::String(text[1..text.len() - 1].to_string());
+        if let Some(s) = unquote(text) {
+            return Value::String(s);
         }
         if let Ok(i) = text.parse::<i64>() {
             return Value::Int(i);
@@ -134,6 +134,36 @@ impl fmt::Display for Value {
             }
         }
     }
+}
+
+/// Reads a whole JSON string literal (`"..."` with JSON escapes); `None` if `text` is not one.
+pub(crate) fn unquote(text: &str) -> Option<String> {
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return None,
+            '\\' => match chars.next()? {
+                '"' => out.push('"'),
+                '\\' => out.push('\\'),
+                '/' => out.push('/'),
+                'n' => out.push('\n'),
+                'r' => out.push('\r'),
+                't' => out.push('\t'),
+                'b' => out.push('\u{8}'),
+                'f' => out.push('\u{c}'),
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    let code = u32::from_str_radix(&hex, 16).ok()?;
+                    out.push(char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER));
+                }
+                _ => return None,
+            },
+            c => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 fn write_json_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {

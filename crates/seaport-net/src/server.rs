@@ -346,9 +346,11 @@ async fn run_timer(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
         }
         let next = lock(&shared.state).hub.poll_timeout();
         let now = shared.now();
-        let wait =
-            next.map_or(Duration::from_secs(1), |t| t.saturating_duration_since(now)).min(Duration::from_secs(1));
-        // A wake-up only means "stop"; the lease deadlines only move later otherwise.
+        // New sessions can bring a deadline earlier than the last wait allowed for (the
+        // first session on an idle hub), so never sleep longer than half a timeout.
+        let cap = (shared.config.core.timeout / 2).clamp(Duration::from_millis(1), Duration::from_secs(1));
+        let wait = next.map_or(cap, |t| t.saturating_duration_since(now)).min(cap);
+        // A wake-up only means "stop".
         if async_std::future::timeout(wait, wake.next()).await.is_ok() {
             return;
         }
@@ -401,9 +403,10 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
     let nonce = generate_nonce();
     let (tx, rx) = mpsc::channel(config.outgoing_queue.max(1));
     let session = SessionId(shared.next_session.fetch_add(1, Ordering::Relaxed));
-    let admitted = {
+    let (admitted, stopping) = {
         let mut state = lock(&shared.state);
-        let full = state.conns.len() >= config.max_connections || shared.stopping.load(Ordering::SeqCst);
+        let stopping = shared.stopping.load(Ordering::SeqCst);
+        let full = stopping || state.conns.len() >= config.max_connections;
         if !full {
             let mut hello = Vec::with_capacity(PREAMBLE_LEN + 32);
             frame::write_preamble(PROTOCOL_VERSION, &mut hello);
@@ -416,8 +419,11 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
             state.hub.handle_session_opened(now, session, SessionKind::Client, peer.ip().to_string());
             shared.flush(&mut state, now);
         }
-        !full
+        (!full, stopping)
     };
+    if stopping {
+        return refuse(stream, ErrorCode::Closing, "the hub is shutting down".into()).await;
+    }
     if !admitted {
         tracing::warn!(%peer, max = config.max_connections, "connection limit reached; refusing");
         let message = format!("the hub is at its limit of {} connections; try another hub", config.max_connections);

@@ -18,6 +18,11 @@ fn drain(hub: &mut Hub) -> Vec<Transmit> {
     std::iter::from_fn(|| hub.poll_outgoing()).collect()
 }
 
+/// The messages addressed to `s` alone (not fan-out to others).
+fn replies(hub: &mut Hub, s: SessionId) -> Vec<HubMessage> {
+    drain(hub).into_iter().filter(|t| t.to == vec![s]).map(|t| t.message).collect()
+}
+
 fn events(hub: &mut Hub) -> Vec<Event> {
     std::iter::from_fn(|| hub.poll_event()).collect()
 }
@@ -261,7 +266,10 @@ fn keyed_hub_lets_only_the_owner_or_hub_key_change_a_record() {
     hub.handle_message(T0, B, Some(good), C::Update { request: 2, id: id.clone(), meta: Meta::new() });
     assert!(matches!(drain(&mut hub)[0].message, HubMessage::Updated { .. }));
     hub.handle_message(T0, B, Some(hub_key), C::Free { request: 3, id: id.clone() });
-    assert_eq!(drain(&mut hub)[0].message, HubMessage::Done { request: 3 });
+    let out = drain(&mut hub);
+    assert!(out.contains(&Transmit { to: vec![B], message: HubMessage::Done { request: 3 } }));
+    // The owner hears that its record was freed, so it does not register it again.
+    assert!(out.contains(&Transmit { to: vec![A], message: HubMessage::Change(Change::Free(Arc::clone(&rec))) }));
     assert!(hub.registry().is_empty());
 }
 
@@ -275,7 +283,7 @@ fn open_hub_lets_anyone_free_and_update() {
     hub.handle_message(T0, B, None, C::Update { request: 1, id: rec.id.to_string(), meta: meta.clone() });
     assert!(matches!(&drain(&mut hub)[0].message, HubMessage::Updated { record, .. } if record.meta == meta));
     hub.handle_message(T0, B, None, C::Free { request: 2, id: rec.id.to_string() });
-    assert_eq!(drain(&mut hub)[0].message, HubMessage::Done { request: 2 });
+    assert_eq!(replies(&mut hub, B), vec![HubMessage::Done { request: 2 }]);
     hub.handle_message(T0, B, None, C::Free { request: 3, id: "nope".into() });
     assert!(matches!(&drain(&mut hub)[0].message, HubMessage::Rejected { code: ErrorCode::UnknownId, .. }));
     hub.check_invariants().unwrap();

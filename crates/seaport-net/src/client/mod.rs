@@ -21,6 +21,7 @@ use async_std::task;
 use futures::channel::{mpsc, oneshot};
 use futures::{AsyncReadExt, AsyncWriteExt, FutureExt, StreamExt};
 use rand::Rng;
+use seaport_core::record::{validate_meta, MetaError, MetaLimits};
 use seaport_core::{
     Change, ClientMessage, ErrorCode, HubMessage, Meta, ParseError, Pattern, PortRequest, Record, RecordId,
     Registration, RequestId, Role, SubscriptionId,
@@ -111,6 +112,12 @@ pub enum ClientEvent {
         /// The address.
         host: String,
     },
+    /// One of the client's registrations was freed by another client or by the hub; it is
+    /// no longer kept alive.
+    RegistrationFreed {
+        /// The record id.
+        id: String,
+    },
     /// A registration the client held was refused when it registered it again after a
     /// reconnect (for example, its key was revoked); it is no longer kept alive.
     RegistrationLost {
@@ -147,6 +154,17 @@ pub enum ClientError {
     /// No hub address was given.
     #[error("no hub address given; pass at least one HOST:PORT")]
     NoHubs,
+    /// The metadata is over the hub's default bounds.
+    #[error(transparent)]
+    InvalidMeta(#[from] MetaError),
+    /// The request would not fit in one frame.
+    #[error("the request is {size} bytes, more than the {max} bytes a frame may carry; keep large data elsewhere")]
+    TooLarge {
+        /// Its encoded size.
+        size: usize,
+        /// The most a frame carries.
+        max: usize,
+    },
     /// No hub could be reached in [`ClientConfig::connect_attempts`] attempts.
     #[error("no hub reachable at {hubs} after {attempts} attempts")]
     Unreachable {
@@ -195,6 +213,7 @@ enum Command {
 #[derive(Clone, Debug)]
 pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
+    max_frame: u32,
 }
 
 impl Client {
@@ -208,9 +227,27 @@ impl Client {
             return Err(ClientError::NoHubs);
         }
         let (commands, rx) = mpsc::unbounded();
+        let max_frame = config.max_frame;
         let driver = Driver::new(hubs.iter().map(|h| h.as_ref().to_string()).collect(), config);
         task::spawn(driver.run(rx));
-        Ok(Client { commands })
+        Ok(Client { commands, max_frame })
+    }
+
+    /// Refuses metadata the hub would refuse, and requests too large for one frame:
+    /// sent anyway, they would be refused on every reconnect.
+    fn check_size(&self, message: &ClientMessage) -> Result<(), ClientError> {
+        let meta = match message {
+            ClientMessage::Register { registration, .. } => &registration.meta,
+            ClientMessage::Update { meta, .. } => meta,
+            _ => return Ok(()),
+        };
+        validate_meta(meta, &MetaLimits::default())?;
+        let size = frame::encode_message(message).map(|m| m.len()).unwrap_or(usize::MAX);
+        let max = self.max_frame as usize - frame::SIGNED_HEADER_LEN - 1;
+        if size > max {
+            return Err(ClientError::TooLarge { size, max });
+        }
+        Ok(())
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, ClientError> {
@@ -247,6 +284,9 @@ impl Client {
             (None, Some(range)) => PortRequest::Range { low: *range.start(), high: *range.end() },
             (None, None) => PortRequest::Any,
         };
+        let message = ClientMessage::Register { request: 0, registration };
+        self.check_size(&message)?;
+        let ClientMessage::Register { registration, .. } = message else { return Err(ClientError::Closed) };
         self.call(|reply| Command::Register { registration, reply }).await
     }
 
@@ -266,6 +306,9 @@ impl Client {
     /// record this client may not change.
     pub async fn update(&self, id: &str, meta: Meta) -> Result<Arc<Record>, ClientError> {
         let id = id.to_string();
+        let message = ClientMessage::Update { request: 0, id, meta };
+        self.check_size(&message)?;
+        let ClientMessage::Update { id, meta, .. } = message else { return Err(ClientError::Closed) };
         self.call(|reply| Command::Update { id, meta, reply }).await
     }
 
@@ -369,6 +412,8 @@ enum Input {
 
 struct Connection {
     hub: String,
+    /// This client's address as the hub sees it.
+    host: String,
     stream: TcpStream,
     signer: Option<Signer>,
     frames: mpsc::Receiver<Result<HubMessage, String>>,
@@ -525,23 +570,9 @@ impl Driver {
 
     /// Runs one connection until it fails (`Some(reason)`) or the client closes (`None`).
     async fn serve(&mut self, mut conn: Connection, commands: &mut mpsc::UnboundedReceiver<Command>) -> Option<String> {
-        // The welcome comes first.
-        let welcome = async_std::future::timeout(self.config.connect_timeout, conn.frames.next()).await;
-        match welcome.unwrap_or(None) {
-            Some(Ok(HubMessage::Welcome { host, heartbeat_ms, timeout_ms, .. })) => {
-                conn.heartbeat = self.config.heartbeat.unwrap_or(Duration::from_millis(heartbeat_ms.max(10)));
-                conn.timeout = Duration::from_millis(timeout_ms.max(30));
-                if self.host.as_deref() != Some(host.as_str()) {
-                    self.host = Some(host.clone());
-                    self.emit(ClientEvent::HostLearned { host });
-                }
-            }
-            Some(Ok(HubMessage::Rejected { message, .. })) => {
-                return Some(format!("hub refused the connection: {message}"))
-            }
-            Some(Ok(other)) => return Some(format!("expected a welcome, got {other:?}")),
-            Some(Err(e)) => return Some(e),
-            None => return Some("connection closed during the handshake".into()),
+        if self.host.as_deref() != Some(conn.host.as_str()) {
+            self.host = Some(conn.host.clone());
+            self.emit(ClientEvent::HostLearned { host: conn.host.clone() });
         }
         tracing::info!(hub = %conn.hub, "connected to hub");
         self.emit(ClientEvent::Connected { hub: conn.hub.clone() });
@@ -730,20 +761,23 @@ impl Driver {
                 }
             }
             Command::Free { id, reply } => {
-                self.desired.remove(&id);
-                let p = Pending::Free { id, reply: Some(reply), retried: false };
+                let ours = self.desired.remove(&id).is_some();
                 match conn.as_deref_mut() {
-                    Some(conn) => self.send_pending(conn, p).await,
+                    Some(conn) => {
+                        self.send_pending(conn, Pending::Free { id, reply: Some(reply), retried: false }).await
+                    }
+                    None if ours => {
+                        // Our record died with the connection; it is not registered again.
+                        let _ = reply.send(Ok(()));
+                        Ok(())
+                    }
                     None => {
-                        self.outbox.push_back(p);
+                        self.outbox.push_back(Pending::Free { id, reply: Some(reply), retried: false });
                         Ok(())
                     }
                 }
             }
             Command::Update { id, meta, reply } => {
-                if let Some(d) = self.desired.get_mut(&id) {
-                    d.registration.meta = meta.clone();
-                }
                 let p = Pending::Update { id, meta, reply: Some(reply) };
                 match conn.as_deref_mut() {
                     Some(conn) => self.send_pending(conn, p).await,
@@ -838,8 +872,14 @@ impl Driver {
                 }
             }
             HubMessage::Updated { request, record } => {
-                if let Some(Pending::Update { reply: Some(reply), .. }) = self.pending.remove(&request) {
-                    let _ = reply.send(Ok(record));
+                if let Some(Pending::Update { id, meta, reply }) = self.pending.remove(&request) {
+                    if let Some(d) = self.desired.get_mut(&id) {
+                        d.registration.meta = meta;
+                        d.record = Some(Arc::clone(&record));
+                    }
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Ok(record));
+                    }
                 }
             }
             HubMessage::Done { request } => {
@@ -898,6 +938,9 @@ impl Driver {
                 self.answer_waiters();
             }
             HubMessage::Change(change) => {
+                if let Change::Free(record) = &change {
+                    self.freed_elsewhere(record);
+                }
                 for s in self.subs.values_mut() {
                     if let Some(seen) = s.replica.apply(&change) {
                         s.watchers.retain(|w| w.unbounded_send(seen.clone()).is_ok());
@@ -911,6 +954,18 @@ impl Driver {
             HubMessage::Welcome { .. } | HubMessage::Heartbeat => {}
         }
         Ok(())
+    }
+
+    /// One of our records was freed by another client or by the hub: stop keeping it
+    /// alive (unless we already registered a newer incarnation).
+    fn freed_elsewhere(&mut self, record: &Record) {
+        let id = record.id.as_str();
+        let current = self.desired.get(id).and_then(|d| d.record.as_ref()).map(|r| r.incarnation);
+        if current.is_some_and(|incarnation| incarnation <= record.incarnation) {
+            self.desired.remove(id);
+            tracing::info!(%id, "our registration was freed by another client or the hub");
+            self.emit(ClientEvent::RegistrationFreed { id: id.to_string() });
+        }
     }
 
     /// The hub refused a subscription: its waiters get the error and its watch streams end.
@@ -1018,16 +1073,35 @@ async fn handshake(hub: String, config: ClientConfig) -> Result<Connection, Stri
     }
     let mut nonce = [0u8; NONCE_LEN];
     reader.read_exact(&mut nonce).await.map_err(|e| format!("handshake: {e}"))?;
-    let (tx, frames) = mpsc::channel(1024);
+    let (tx, mut frames) = mpsc::channel(1024);
     task::spawn(read_loop(FrameReader::with_max_frame(reader, config.max_frame), tx));
+    // The welcome comes first; anything else (a hub at its connection limit says why)
+    // is a failed attempt, backed off like a refused connect.
+    let (host, heartbeat, timeout) = match frames.next().await {
+        Some(Ok(HubMessage::Welcome { host, heartbeat_ms, timeout_ms, .. })) => {
+            let heartbeat = config.heartbeat.unwrap_or(Duration::from_millis(heartbeat_ms.max(10)));
+            (host, heartbeat, Duration::from_millis(timeout_ms.max(30)))
+        }
+        Some(Ok(HubMessage::Rejected { message, .. })) => {
+            let _ = stream.shutdown(Shutdown::Both);
+            return Err(format!("the hub refused the connection: {message}"));
+        }
+        Some(Ok(other)) => {
+            let _ = stream.shutdown(Shutdown::Both);
+            return Err(format!("expected a welcome, got {other:?}"));
+        }
+        Some(Err(e)) => return Err(e),
+        None => return Err("connection closed during the handshake".into()),
+    };
     let now = Instant::now();
     Ok(Connection {
         hub,
+        host,
         stream,
         signer: config.key.map(|k| Signer::new(k, nonce)),
         frames,
-        heartbeat: Duration::from_secs(15),
-        timeout: Duration::from_secs(45),
+        heartbeat,
+        timeout,
         last_sent: now,
         last_received: now,
     })
