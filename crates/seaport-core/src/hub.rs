@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rustc_hash::FxHashMap;
 
 use crate::error::RegistryError;
-use crate::message::{Change, ClientMessage, ErrorCode, HubMessage, RequestId, SubscriptionId};
+use crate::message::{Change, ClientMessage, ErrorCode, HubMessage, PeerMessage, RequestId, SubscriptionId};
 use crate::pattern::Pattern;
 use crate::ports::DEFAULT_PORT_RANGE;
 use crate::record::{
@@ -32,7 +32,7 @@ impl fmt::Display for SessionId {
 }
 
 /// The raw bytes of an ed25519 public key whose signature the driver has verified.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct KeyId(pub [u8; 32]);
 
 impl fmt::Debug for KeyId {
@@ -57,6 +57,10 @@ impl fmt::Display for KeyId {
 pub enum SessionKind {
     /// A client: registers, queries, subscribes.
     Client,
+    /// Another hub: records and routes flow both ways (see [`PeerMessage`]). A driver
+    /// opens a session of this kind for a connection it made to a peer; a connection
+    /// accepted as a client becomes a peer when it says [`PeerMessage::Hello`].
+    Peer,
     /// A node seaport client speaking the JSON-lines protocol: it announces records
     /// (its own, and after a reconnect every record it knew) instead of registering them,
     /// so announcements go through [`ClientMessage::Announce`]'s rules.
@@ -109,7 +113,18 @@ pub struct HubConfig {
     pub hub_key: Option<KeyId>,
     /// Per-session bounds.
     pub limits: Limits,
+    /// Which share of each port range this hub assigns from: `(index, count)` assigns
+    /// only ports whose offset in the range is `index` modulo `count`. Peered hubs given
+    /// distinct indexes never assign the same port to the same host, even while
+    /// partitioned. `(0, 1)`, the default, is the whole range.
+    pub port_partition: (u16, u16),
+    /// Where clients should reach this hub. When set, the hub registers itself as a
+    /// record of role [`HUB_ROLE`] with this host and port, so clients and peers learn it.
+    pub advertise: Option<(String, u16)>,
 }
+
+/// The role of the records hubs register for themselves.
+pub const HUB_ROLE: &str = "seaport";
 
 impl Default for HubConfig {
     /// Heartbeat 15 s, timeout 45 s (seaport's defaults), ports 10000-32767, open.
@@ -123,6 +138,8 @@ impl Default for HubConfig {
             authorized: BTreeSet::new(),
             hub_key: None,
             limits: Limits::default(),
+            port_partition: (0, 1),
+            advertise: None,
         }
     }
 }
@@ -235,6 +252,15 @@ struct Owner {
 
 type SubKey = (SessionId, SubscriptionId);
 
+/// Who caused a change of the view, for events and for telling a record's owner.
+#[derive(Clone, Copy, Debug)]
+struct Cause {
+    session: Option<SessionId>,
+    reason: FreeReason,
+    /// A session to tell of a free besides the subscribers (the record's owner).
+    tell: Option<SessionId>,
+}
+
 /// A snapshot message is cut once its records reach about this many bytes, well under
 /// the 1 MiB frame limit even with a record of maximal metadata.
 const SNAPSHOT_BYTES: usize = 256 * 1024;
@@ -288,6 +314,10 @@ pub struct Hub {
     sessions: BTreeMap<SessionId, Session>,
     leases: BTreeSet<(Timestamp, SessionId)>,
     owners: FxHashMap<RecordId, Owner>,
+    /// Records registered through this hub (origin = this hub). The registry is the view:
+    /// these plus what peers announce, one winner per id.
+    local: FxHashMap<RecordId, Arc<Record>>,
+    mesh: mesh::Mesh,
     subs_by_role: BTreeMap<Role, BTreeSet<SubKey>>,
     subs_any: BTreeSet<SubKey>,
     outgoing: VecDeque<Transmit>,
@@ -299,18 +329,22 @@ impl Hub {
     pub fn new(config: HubConfig) -> Hub {
         let mut registry = Registry::new(config.seed ^ 0x5ea9_0a7f_0000_0001);
         registry.set_recently_freed_capacity(config.limits.recently_freed_ports);
-        Hub {
+        let mut hub = Hub {
             rng: SmallRng::seed_from_u64(config.seed),
             registry,
             config,
             sessions: BTreeMap::new(),
             leases: BTreeSet::new(),
             owners: FxHashMap::default(),
+            local: FxHashMap::default(),
+            mesh: mesh::Mesh::default(),
             subs_by_role: BTreeMap::new(),
             subs_any: BTreeSet::new(),
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
-        }
+        };
+        hub.register_self();
+        hub
     }
 
     // ---- getters ----
@@ -354,6 +388,11 @@ impl Hub {
             Session { kind, host: host.clone(), deadline, records: BTreeSet::new(), subscriptions: BTreeMap::new() },
         );
         self.leases.insert((deadline, session));
+        if kind == SessionKind::Peer {
+            self.events.push_back(Event::SessionOpened { session, host });
+            self.start_link(session);
+            return;
+        }
         self.send(
             session,
             HubMessage::Welcome {
@@ -416,8 +455,33 @@ impl Hub {
                     Err(e) => self.reject(session, Some(request), &e),
                 }
             }
+            ClientMessage::Peer(message) => {
+                let keyed_out = !self.is_open()
+                    && !signer.is_some_and(|k| self.config.authorized.contains(&k) || Some(k) == self.config.hub_key);
+                if keyed_out && matches!(message, PeerMessage::Hello { .. }) {
+                    let error = RegistryError::Unauthorized(
+                        "this hub only peers with hubs whose frames are signed by an authorized key".into(),
+                    );
+                    return self.reject(session, None, &error);
+                }
+                self.handle_peer(now, session, message)
+            }
             ClientMessage::Heartbeat => {}
         }
+    }
+
+    /// A message from a peer on a session this hub opened as [`SessionKind::Peer`] (the
+    /// driver receives it as `HubMessage::Peer`). Renews the session's lease.
+    pub fn handle_peer_message(&mut self, now: Timestamp, session: SessionId, message: PeerMessage) {
+        if self.renew(now, session) {
+            self.handle_peer(now, session, message);
+        }
+    }
+
+    /// Something arrived on `session` that is not a message for the core (a heartbeat on
+    /// a connection to a peer): renews the lease.
+    pub fn handle_heartbeat(&mut self, now: Timestamp, session: SessionId) {
+        self.renew(now, session);
     }
 
     /// The owner session of a record, if a session holds it.
@@ -567,7 +631,7 @@ impl Hub {
         let id = reg.id.map(RecordId::new).transpose()?;
         self.check_may_register(signer)?;
         if let Some(id) = &id {
-            if self.registry.get(id.as_str()).is_some() {
+            if self.local.contains_key(id.as_str()) {
                 self.check_may_modify(signer, id.as_str())?;
             }
         }
@@ -581,14 +645,20 @@ impl Hub {
         let port = match reg.port {
             PortRequest::Exact(0) => return Err(RegistryError::InvalidPort),
             PortRequest::Exact(p) => p,
-            PortRequest::Range { low, high } => self.registry.assign_port(&host, low..=high)?,
-            PortRequest::Any => self.registry.assign_port(&host, self.config.port_range.clone())?,
+            PortRequest::Range { low, high } => {
+                self.registry.assign_port_partitioned(&host, low..=high, self.config.port_partition)?
+            }
+            PortRequest::Any => {
+                let range = self.config.port_range.clone();
+                self.registry.assign_port_partitioned(&host, range, self.config.port_partition)?
+            }
         };
         let id = match id {
             Some(id) => id,
             None => self.fresh_id(),
         };
-        let incarnation = self.registry.get(id.as_str()).map_or(1, |old| old.incarnation + 1);
+        let known = self.registry.get(id.as_str()).map(|r| r.incarnation);
+        let incarnation = known.max(self.local.get(id.as_str()).map(|r| r.incarnation)).map_or(1, |i| i + 1);
         let record = Record { id, role, version, host, port, meta: reg.meta, origin: self.config.id, incarnation };
         Ok(self.store(Some(session), signer, record))
     }
@@ -618,7 +688,8 @@ impl Hub {
         let session_host = self.sessions.get(&session).map(|s| s.host.clone()).unwrap_or_default();
         match (self.registry.get(&id).cloned(), self.record_owner(&id)) {
             (Some(_), Some(owner)) if owner == session => self.register(session, signer, reg).map(Some),
-            (Some(existing), Some(_)) => {
+            // Held by another session, by the hub itself, or by another hub's client.
+            (Some(existing), _) => {
                 let host = reg.host.as_deref().unwrap_or(&session_host);
                 let same = existing.role.as_str() == reg.role
                     && existing.version.as_ref().map(ToString::to_string) == reg.version
@@ -632,7 +703,6 @@ impl Hub {
                 }
                 self.update(Some(session), signer, &id, reg.meta).map(Some)
             }
-            (Some(_), None) => self.register(session, signer, reg).map(Some),
             (None, _) => {
                 let foreign = reg.host.as_deref().is_some_and(|h| h != session_host);
                 if reannounced && foreign {
@@ -646,7 +716,7 @@ impl Hub {
     fn fresh_id(&mut self) -> RecordId {
         loop {
             let text = format!("{:016x}", self.rng.gen::<u64>());
-            if self.registry.get(&text).is_none() {
+            if self.registry.get(&text).is_none() && !self.local.contains_key(text.as_str()) {
                 if let Ok(id) = RecordId::new(text) {
                     return id;
                 }
@@ -666,7 +736,8 @@ impl Hub {
                 self.events.push_back(Event::DuplicatePort { id: id.clone(), other });
             }
         }
-        let (record, old) = self.registry.insert(record);
+        let record = Arc::new(record);
+        self.local.insert(id.clone(), Arc::clone(&record));
         if let Some(previous) = self.owners.insert(id.clone(), Owner { session, key: signer }) {
             if previous.session != session {
                 if let Some(s) = previous.session.and_then(|p| self.sessions.get_mut(&p)) {
@@ -675,10 +746,9 @@ impl Hub {
             }
         }
         if let Some(s) = session.and_then(|s| self.sessions.get_mut(&s)) {
-            s.records.insert(id);
+            s.records.insert(id.clone());
         }
-        self.fan_out(Change::Register(Arc::clone(&record)), old.as_deref());
-        self.events.push_back(Event::Registered { session, record: Arc::clone(&record) });
+        self.refresh(id.as_str(), Cause { session, reason: FreeReason::Requested, tell: None });
         record
     }
 
@@ -689,14 +759,30 @@ impl Hub {
         id: &str,
         meta: Meta,
     ) -> Result<Arc<Record>, RegistryError> {
-        if self.registry.get(id).is_none() {
+        let Some(current) = self.registry.get(id).cloned() else {
             return Err(RegistryError::UnknownId(id.to_string()));
+        };
+        validate_meta(&meta, &self.config.limits.meta)?;
+        let mut record = Record::clone(&current);
+        record.meta = meta;
+        if current.origin != self.config.id || !self.local.contains_key(id) {
+            // Another hub's record: its origin applies the change and it comes back.
+            self.check_may_register(signer)?;
+            self.forward_to_origin(
+                &current,
+                PeerMessage::Update {
+                    id: current.id.clone(),
+                    incarnation: current.incarnation,
+                    meta: record.meta.clone(),
+                    signer,
+                },
+            );
+            return Ok(Arc::new(record));
         }
         self.check_may_modify(signer, id)?;
-        validate_meta(&meta, &self.config.limits.meta)?;
-        let (record, old) = self.registry.replace_meta(id, meta)?;
-        self.fan_out(Change::Update(Arc::clone(&record)), Some(&old));
-        self.events.push_back(Event::Updated { session, record: Arc::clone(&record) });
+        let record = Arc::new(record);
+        self.local.insert(record.id.clone(), Arc::clone(&record));
+        self.refresh(id, Cause { session, reason: FreeReason::Requested, tell: None });
         Ok(record)
     }
 
@@ -706,8 +792,19 @@ impl Hub {
         signer: Option<KeyId>,
         id: &str,
     ) -> Result<Arc<Record>, RegistryError> {
-        if self.registry.get(id).is_none() {
+        let Some(current) = self.registry.get(id).cloned() else {
             return Err(RegistryError::UnknownId(id.to_string()));
+        };
+        if current.origin != self.config.id || !self.local.contains_key(id) {
+            // Another hub's record: its origin frees it and the free comes back.
+            if signer != self.config.hub_key {
+                self.check_may_register(signer)?;
+            }
+            self.forward_to_origin(
+                &current,
+                PeerMessage::Free { id: current.id.clone(), incarnation: current.incarnation, signer },
+            );
+            return Ok(current);
         }
         self.check_may_modify(signer, id)?;
         self.free_record(session, id, FreeReason::Requested)
@@ -719,19 +816,63 @@ impl Hub {
         id: &str,
         reason: FreeReason,
     ) -> Result<Arc<Record>, RegistryError> {
-        let record = self.registry.remove(id).ok_or_else(|| RegistryError::UnknownId(id.to_string()))?;
-        let mut tell_owner = None;
+        let record = self.local.remove(id).ok_or_else(|| RegistryError::UnknownId(id.to_string()))?;
+        let mut tell = None;
         if let Some(owner) = self.owners.remove(id) {
             if let Some(s) = owner.session.and_then(|s| self.sessions.get_mut(&s)) {
                 s.records.remove(id);
             }
             // An owner whose record someone else freed must hear of it, or it would
             // register the record again on its next reconnect.
-            tell_owner = owner.session.filter(|&owner| Some(owner) != session);
+            tell = owner.session.filter(|&owner| Some(owner) != session);
         }
-        self.fan_out_to(Change::Free(Arc::clone(&record)), None, tell_owner);
-        self.events.push_back(Event::Freed { session, record: Arc::clone(&record), reason });
+        self.refresh(id, Cause { session, reason, tell });
         Ok(record)
+    }
+
+    /// Recomputes the view of one id from the local record and the peers' announcements
+    /// (the highest incarnation wins), and tells subscribers, events and peers what changed.
+    fn refresh(&mut self, id: &str, cause: Cause) {
+        let winner = self.winner(id);
+        let current = self.registry.get(id).cloned();
+        let change = match (&current, &winner) {
+            (None, None) => None,
+            (Some(old), Some(new)) if Arc::ptr_eq(old, new) || old == new => None,
+            (Some(old), None) => {
+                self.registry.remove(id);
+                self.mesh.unindex_view(old);
+                Some((Change::Free(Arc::clone(old)), None))
+            }
+            (None, Some(new)) => {
+                self.registry.insert(Arc::clone(new));
+                self.mesh.index_view(new);
+                Some((Change::Register(Arc::clone(new)), None))
+            }
+            (Some(old), Some(new)) => {
+                self.registry.insert(Arc::clone(new));
+                self.mesh.unindex_view(old);
+                self.mesh.index_view(new);
+                let same = old.origin == new.origin
+                    && old.incarnation == new.incarnation
+                    && old.role == new.role
+                    && old.version == new.version
+                    && old.host == new.host
+                    && old.port == new.port;
+                let change = if same { Change::Update(Arc::clone(new)) } else { Change::Register(Arc::clone(new)) };
+                Some((change, Some(Arc::clone(old))))
+            }
+        };
+        if let Some((change, before)) = change {
+            let event = match &change {
+                Change::Register(r) => Event::Registered { session: cause.session, record: Arc::clone(r) },
+                Change::Update(r) => Event::Updated { session: cause.session, record: Arc::clone(r) },
+                Change::Free(r) => Event::Freed { session: cause.session, record: Arc::clone(r), reason: cause.reason },
+            };
+            let tell = if matches!(change, Change::Free(_)) { cause.tell } else { None };
+            self.fan_out_to(change, before.as_deref(), tell);
+            self.events.push_back(event);
+        }
+        self.sync_record_to_peers(id);
     }
 
     fn subscribe(
@@ -803,12 +944,7 @@ impl Hub {
 
     /// Queues `change` for every session with a subscription matching its record, or
     /// matching `before` (the record it replaced), so a watcher sees a record leave its
-    /// pattern as well as enter it.
-    fn fan_out(&mut self, change: Change, before: Option<&Record>) {
-        self.fan_out_to(change, before, None);
-    }
-
-    /// [`fan_out`](Hub::fan_out), sending to `also` as well.
+    /// pattern as well as enter it; and for `also`, if given.
     fn fan_out_to(&mut self, change: Change, before: Option<&Record>, also: Option<SessionId>) {
         let mut to: BTreeSet<SessionId> = also.into_iter().filter(|s| self.sessions.contains_key(s)).collect();
         let mut collect = |record: &Record, hub: &Hub| {
@@ -836,6 +972,9 @@ impl Hub {
     fn close_session(&mut self, session: SessionId, reason: CloseReason) {
         let Some(s) = self.sessions.remove(&session) else { return };
         self.leases.remove(&(s.deadline, session));
+        if s.kind == SessionKind::Peer {
+            self.drop_link(session);
+        }
         for key in s.subscriptions.iter().map(|(sub, p)| (p.role().cloned(), (session, *sub))) {
             match key.0 {
                 Some(role) => {
@@ -875,7 +1014,7 @@ impl Hub {
                 return Err(format!("session {id} has no lease at its deadline"));
             }
             for rid in &s.records {
-                if self.registry.get(rid.as_str()).is_none() {
+                if !self.local.contains_key(rid.as_str()) {
                     return Err(format!("session {id} owns freed record {rid}"));
                 }
                 if self.owners.get(rid.as_str()).map(|o| o.session) != Some(Some(*id)) {
@@ -883,9 +1022,18 @@ impl Hub {
                 }
             }
         }
-        if self.owners.len() != self.registry.len() {
-            return Err(format!("{} owners for {} records", self.owners.len(), self.registry.len()));
+        if self.owners.len() != self.local.len() {
+            return Err(format!("{} owners for {} local records", self.owners.len(), self.local.len()));
         }
+        for id in self.local.keys() {
+            let Some(shown) = self.registry.get(id.as_str()) else {
+                return Err(format!("local record {id} missing from the view"));
+            };
+            if self.winner(id.as_str()).as_ref() != Some(shown) {
+                return Err(format!("view of {id} is not the winner"));
+            }
+        }
+        self.mesh.check(&self.registry)?;
         let subs: usize = self.sessions.values().map(|s| s.subscriptions.len()).sum();
         let indexed: usize = self.subs_by_role.values().map(BTreeSet::len).sum::<usize>() + self.subs_any.len();
         if subs != indexed {
@@ -899,5 +1047,6 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+mod mesh;
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::RegistryError;
-use crate::record::{HubId, Record, Registration};
+use crate::hub::KeyId;
+use crate::record::{HubId, Record, RecordId, Registration};
 use crate::value::Meta;
 
 /// Identifies a request on one connection; the reply carries the same id.
@@ -75,6 +76,66 @@ pub enum ClientMessage {
         registration: Registration,
         /// Sent again after a reconnect, before the client's own `synced`.
         reannounced: bool,
+    },
+    /// Hub-to-hub traffic on a connection a peer opened (see [`PeerMessage`]).
+    Peer(PeerMessage),
+}
+
+/// Traffic between peered hubs, both ways on one connection. The hub that connected
+/// sends these inside [`ClientMessage::Peer`], the other inside [`HubMessage::Peer`].
+///
+/// Each hub announces to each peer the routes to the hubs it can reach (a path-vector:
+/// the list of hubs on the way, so a route through oneself is refused and no loop forms)
+/// and the records of its view whose origin it announces a route for. A hub takes the
+/// records of each origin from the peer with the shortest route to it, and the
+/// highest incarnation of an id wins. When a link drops, its routes and records go.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PeerMessage {
+    /// First message each way: who the sender is.
+    Hello {
+        /// The sender's hub id.
+        hub: HubId,
+    },
+    /// The sender reaches `origin` through `path` (the sender first, `origin` last).
+    Route {
+        /// The hub the route leads to.
+        origin: HubId,
+        /// The hubs on the way.
+        path: Vec<HubId>,
+    },
+    /// The sender no longer offers a route to `origin`; its records from there are gone.
+    Unroute {
+        /// The hub.
+        origin: HubId,
+    },
+    /// A record of the sender's view (new or changed).
+    Record(Arc<Record>),
+    /// The sender no longer offers this record.
+    Forget {
+        /// The record id.
+        id: RecordId,
+    },
+    /// A client of the sender asked to free a record that `origin` holds; forwarded
+    /// toward the origin.
+    Free {
+        /// The record id.
+        id: RecordId,
+        /// Which incarnation (a newer one is left alone).
+        incarnation: u64,
+        /// The key that signed the client's request.
+        signer: Option<KeyId>,
+    },
+    /// A client of the sender asked to replace a record's metadata; forwarded toward the
+    /// record's origin.
+    Update {
+        /// The record id.
+        id: RecordId,
+        /// Which incarnation (a newer one is left alone).
+        incarnation: u64,
+        /// The new metadata.
+        meta: Meta,
+        /// The key that signed the client's request.
+        signer: Option<KeyId>,
     },
 }
 
@@ -158,6 +219,8 @@ pub enum HubMessage {
     Change(Change),
     /// The hub is alive.
     Heartbeat,
+    /// Hub-to-hub traffic on a connection this hub accepted (see [`PeerMessage`]).
+    Peer(PeerMessage),
 }
 
 /// Stable error codes sent on the wire; new codes are only ever appended.

@@ -81,26 +81,34 @@ impl HostPorts {
         self.used.keys().copied()
     }
 
-    /// Picks a free port in `range`: random, preferring ports not freed recently, and
-    /// among the recently freed ones the one freed longest ago. `None` when all are used.
-    pub(crate) fn pick<R: Rng>(&self, range: &RangeInclusive<u16>, rng: &mut R) -> Option<u16> {
+    /// Picks a free port in `range` among those of the share `(index, count)` (see
+    /// [`Registry::assign_port_partitioned`](crate::Registry::assign_port_partitioned)):
+    /// random, preferring ports not freed recently, and among the recently freed ones the
+    /// one freed longest ago. `None` when all are used.
+    pub(crate) fn pick<R: Rng>(&self, range: &RangeInclusive<u16>, partition: (u16, u16), rng: &mut R) -> Option<u16> {
         let (low, high) = (*range.start(), *range.end());
-        if low > high {
+        let (index, count) = (u32::from(partition.0), u32::from(partition.1.max(1)));
+        if low > high || index >= count {
             return None;
         }
+        // The share's ports are low + index + k * count for k in 0..size.
+        let span = u32::from(high - low) + 1;
+        if index >= span {
+            return None;
+        }
+        let size = (span - index).div_ceil(count);
+        let port_at = |k: u32| u16::try_from(u32::from(low) + index + k * count).ok();
         for _ in 0..PROBES {
-            let port = rng.gen_range(low..=high);
+            let Some(port) = port_at(rng.gen_range(0..size)) else { continue };
             if !self.is_used(port) && !self.recent.contains_key(&port) {
                 return Some(port);
             }
         }
         // Crowded: scan from a random start so the pick stays spread out.
-        let size = u32::from(high - low) + 1;
         let start = rng.gen_range(0..size);
         let mut oldest_recent: Option<(u64, u16)> = None;
         for i in 0..size {
-            let offset = (start + i) % size;
-            let Ok(port) = u16::try_from(u32::from(low) + offset) else { continue };
+            let Some(port) = port_at((start + i) % size) else { continue };
             if self.is_used(port) {
                 continue;
             }
@@ -128,12 +136,12 @@ mod tests {
         let mut ports = HostPorts::default();
         let mut rng = SmallRng::seed_from_u64(1);
         for _ in 0..10 {
-            let p = ports.pick(&(100..=109), &mut rng).unwrap();
+            let p = ports.pick(&(100..=109), (0, 1), &mut rng).unwrap();
             assert!((100..=109).contains(&p));
             assert!(!ports.is_used(p));
             ports.acquire(p);
         }
-        assert_eq!(ports.pick(&(100..=109), &mut rng), None);
+        assert_eq!(ports.pick(&(100..=109), (0, 1), &mut rng), None);
     }
 
     #[test]
@@ -147,11 +155,11 @@ mod tests {
         ports.release(102, 16);
         // 104 is free and never used: it must win over the recently freed ones.
         for _ in 0..50 {
-            assert_eq!(ports.pick(&(100..=104), &mut rng), Some(104));
+            assert_eq!(ports.pick(&(100..=104), (0, 1), &mut rng), Some(104));
         }
         ports.acquire(104);
         // Only recently freed ports are left: the one freed first is taken.
-        assert_eq!(ports.pick(&(100..=104), &mut rng), Some(101));
+        assert_eq!(ports.pick(&(100..=104), (0, 1), &mut rng), Some(101));
     }
 
     #[test]
@@ -177,11 +185,28 @@ mod tests {
     }
 
     #[test]
+    fn partitions_never_overlap_and_cover_the_range() {
+        let ports = HostPorts::default();
+        let mut rng = SmallRng::seed_from_u64(5);
+        let mut seen = std::collections::BTreeMap::new();
+        for index in 0..3u16 {
+            let mut taken = HostPorts::default();
+            while let Some(p) = taken.pick(&(1000..=1009), (index, 3), &mut rng) {
+                assert_eq!((p - 1000) % 3, index);
+                assert!(seen.insert(p, index).is_none(), "port {p} in two shares");
+                taken.acquire(p);
+            }
+        }
+        assert_eq!(seen.len(), 10);
+        assert_eq!(ports.pick(&(1000..=1001), (5, 3), &mut rng), None);
+    }
+
+    #[test]
     fn empty_range_is_exhausted() {
         let ports = HostPorts::default();
         let mut rng = SmallRng::seed_from_u64(0);
         #[allow(clippy::reversed_empty_ranges)]
         let range = 10..=5;
-        assert_eq!(ports.pick(&range, &mut rng), None);
+        assert_eq!(ports.pick(&range, (0, 1), &mut rng), None);
     }
 }

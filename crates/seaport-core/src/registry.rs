@@ -125,21 +125,36 @@ impl Registry {
     /// [`RegistryError::InvalidPortRange`] for an empty range or one starting at 0;
     /// [`RegistryError::PortRangeExhausted`] when every port in it is in use on `host`.
     pub fn assign_port(&mut self, host: &str, range: RangeInclusive<u16>) -> Result<u16, RegistryError> {
+        self.assign_port_partitioned(host, range, (0, 1))
+    }
+
+    /// [`assign_port`](Registry::assign_port) restricted to one share of the range:
+    /// `(index, count)` allows only the ports whose offset from the range's start is
+    /// `index` modulo `count`, so hubs with distinct indexes never pick the same port.
+    ///
+    /// # Errors
+    /// As [`assign_port`](Registry::assign_port); a share with no port is exhausted.
+    pub fn assign_port_partitioned(
+        &mut self,
+        host: &str,
+        range: RangeInclusive<u16>,
+        partition: (u16, u16),
+    ) -> Result<u16, RegistryError> {
         let (low, high) = (*range.start(), *range.end());
         if low == 0 || low > high {
             return Err(RegistryError::InvalidPortRange { low, high });
         }
         let picked = match self.hosts.get(host) {
-            Some(ports) => ports.pick(&range, &mut self.rng),
-            None => HostPorts::default().pick(&range, &mut self.rng),
+            Some(ports) => ports.pick(&range, partition, &mut self.rng),
+            None => HostPorts::default().pick(&range, partition, &mut self.rng),
         };
         picked.ok_or_else(|| RegistryError::PortRangeExhausted { host: host.to_string(), low, high })
     }
 
     /// Inserts a record, replacing any record with the same id. Returns the stored record
     /// and the one it replaced.
-    pub fn insert(&mut self, record: Record) -> (Arc<Record>, Option<Arc<Record>>) {
-        let record = Arc::new(record);
+    pub fn insert(&mut self, record: impl Into<Arc<Record>>) -> (Arc<Record>, Option<Arc<Record>>) {
+        let record = record.into();
         let old = self.records.insert(record.id.clone(), Arc::clone(&record));
         if let Some(old) = &old {
             self.unindex(old);

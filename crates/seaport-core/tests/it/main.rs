@@ -1,3 +1,5 @@
 //! Integration tests of seaport-core (one binary, one module per area).
 
 mod hub_props;
+mod mesh_sim;
+mod semver_cases;
