@@ -19,6 +19,11 @@ doc:
 bench *ARGS:
     cargo bench -p seaport-benches {{ARGS}}
 
+# Run fuzz target TARGET (frame, message, pattern, hub) for SECS seconds (see fuzz/README.md).
+# Needs `cargo install cargo-fuzz`; runs on the stable toolchain without sanitizers.
+fuzz TARGET SECS="60":
+    cd fuzz && cargo fuzz run -s none {{TARGET}} -- -max_total_time={{SECS}}
+
 # Run the hub on PORT.
 listen PORT="9090":
     cargo run --release -p seaport-cli -- listen {{PORT}}

@@ -658,7 +658,8 @@ impl Hub {
             None => self.fresh_id(),
         };
         let known = self.registry.get(id.as_str()).map(|r| r.incarnation);
-        let incarnation = known.max(self.local.get(id.as_str()).map(|r| r.incarnation)).map_or(1, |i| i + 1);
+        let known = known.max(self.local.get(id.as_str()).map(|r| r.incarnation)).map_or(1, |i| i.saturating_add(1));
+        let incarnation = known.max(reg.incarnation.unwrap_or(0));
         let record = Record { id, role, version, host, port, meta: reg.meta, origin: self.config.id, incarnation };
         Ok(self.store(Some(session), signer, record))
     }
@@ -763,9 +764,9 @@ impl Hub {
             return Err(RegistryError::UnknownId(id.to_string()));
         };
         validate_meta(&meta, &self.config.limits.meta)?;
-        let mut record = Record::clone(&current);
+        let mut record = Record::clone(self.local.get(id).unwrap_or(&current));
         record.meta = meta;
-        if current.origin != self.config.id || !self.local.contains_key(id) {
+        if !self.local.contains_key(id) {
             // Another hub's record: its origin applies the change and it comes back.
             self.check_may_register(signer)?;
             self.forward_to_origin(
@@ -792,22 +793,25 @@ impl Hub {
         signer: Option<KeyId>,
         id: &str,
     ) -> Result<Arc<Record>, RegistryError> {
-        let Some(current) = self.registry.get(id).cloned() else {
-            return Err(RegistryError::UnknownId(id.to_string()));
+        let freed = if self.local.contains_key(id) {
+            self.check_may_modify(signer, id)?;
+            Some(self.free_record(session, id, FreeReason::Requested)?)
+        } else {
+            None
         };
-        if current.origin != self.config.id || !self.local.contains_key(id) {
-            // Another hub's record: its origin frees it and the free comes back.
-            if signer != self.config.hub_key {
-                self.check_may_register(signer)?;
+        // What the view shows now belongs to another hub (if anything): its origin frees
+        // it and the free comes back through the mesh.
+        match self.registry.get(id).cloned() {
+            Some(current) if current.origin != self.config.id => {
+                if freed.is_none() && signer != self.config.hub_key {
+                    self.check_may_register(signer)?;
+                }
+                let message = PeerMessage::Free { id: current.id.clone(), incarnation: current.incarnation, signer };
+                self.forward_to_origin(&current, message);
+                Ok(freed.unwrap_or(current))
             }
-            self.forward_to_origin(
-                &current,
-                PeerMessage::Free { id: current.id.clone(), incarnation: current.incarnation, signer },
-            );
-            return Ok(current);
+            _ => freed.ok_or_else(|| RegistryError::UnknownId(id.to_string())),
         }
-        self.check_may_modify(signer, id)?;
-        self.free_record(session, id, FreeReason::Requested)
     }
 
     fn free_record(
@@ -1029,7 +1033,8 @@ impl Hub {
             let Some(shown) = self.registry.get(id.as_str()) else {
                 return Err(format!("local record {id} missing from the view"));
             };
-            if self.winner(id.as_str()).as_ref() != Some(shown) {
+            // Same `Arc`, or equal records (NaN metadata is not equal to itself).
+            if !self.winner(id.as_str()).is_some_and(|w| Arc::ptr_eq(&w, shown) || w == *shown) {
                 return Err(format!("view of {id} is not the winner"));
             }
         }

@@ -66,8 +66,10 @@ pub mod value;
 pub mod version;
 
 pub use error::{ParseError, ParseErrorKind, RegistryError};
-pub use hub::{CloseReason, Event, FreeReason, Hub, HubConfig, KeyId, Limits, SessionId, SessionKind, Transmit};
-pub use message::{Change, ClientMessage, ErrorCode, HubMessage, RequestId, SubscriptionId};
+pub use hub::{
+    CloseReason, Event, FreeReason, Hub, HubConfig, KeyId, Limits, SessionId, SessionKind, Transmit, HUB_ROLE,
+};
+pub use message::{Change, ClientMessage, ErrorCode, HubMessage, PeerMessage, RequestId, SubscriptionId};
 pub use pattern::Pattern;
 pub use ports::DEFAULT_PORT_RANGE;
 pub use record::{HubId, MetaLimits, PortRequest, Record, RecordId, Registration, Role};

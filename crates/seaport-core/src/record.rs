@@ -254,6 +254,11 @@ pub struct Registration {
     pub port: PortRequest,
     /// Metadata.
     pub meta: Meta,
+    /// The client's count of how often it registered this id (after reconnects). The
+    /// record gets at least this incarnation, and always more than any copy the hub
+    /// knows, so the newest registration wins everywhere even when an older copy is
+    /// still on its way through the mesh. `None`: the hub counts alone.
+    pub incarnation: Option<u64>,
 }
 
 impl Registration {

@@ -155,12 +155,14 @@ impl Registry {
     /// and the one it replaced.
     pub fn insert(&mut self, record: impl Into<Arc<Record>>) -> (Arc<Record>, Option<Arc<Record>>) {
         let record = record.into();
+        // The new port is taken before the old one is released: replacing a record on the
+        // same port must not pass that port through the recently-freed memory.
+        self.hosts.entry(record.host.clone()).or_default().acquire(record.port);
         let old = self.records.insert(record.id.clone(), Arc::clone(&record));
         if let Some(old) = &old {
             self.unindex(old);
         }
         self.by_role.entry(record.role.clone()).or_default().insert(record.id.clone(), Arc::clone(&record));
-        self.hosts.entry(record.host.clone()).or_default().acquire(record.port);
         (record, old)
     }
 

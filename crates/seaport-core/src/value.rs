@@ -1,5 +1,6 @@
 //! JSON-like metadata values.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -252,8 +253,41 @@ impl Serialize for Value {
     }
 }
 
+/// How deeply lists and maps may nest in a value being deserialized. bincode has no
+/// depth limit of its own, so without this a frame of nested one-item lists (two bytes a
+/// level) would overflow the decoding thread's stack and abort the process.
+pub const MAX_DECODE_DEPTH: usize = 128;
+
+thread_local! {
+    /// Values being deserialized on this thread, outermost included.
+    static DECODE_DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Counts one level of [`DECODE_DEPTH`] while it lives.
+struct DepthGuard;
+
+impl DepthGuard {
+    fn enter<E: de::Error>() -> Result<DepthGuard, E> {
+        DECODE_DEPTH.with(|depth| {
+            if depth.get() >= MAX_DECODE_DEPTH {
+                return Err(E::custom(format_args!("metadata nests more than {MAX_DECODE_DEPTH} levels deep")));
+            }
+            depth.set(depth.get() + 1);
+            Ok(DepthGuard)
+        })
+    }
+}
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        DECODE_DEPTH.with(|depth| depth.set(depth.get() - 1));
+    }
+}
+
 impl<'de> Deserialize<'de> for Value {
+    /// Refuses values nesting deeper than [`MAX_DECODE_DEPTH`].
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        let _level = DepthGuard::enter::<D::Error>()?;
         if deserializer.is_human_readable() {
             deserializer.deserialize_any(JsonVisitor)
         } else {

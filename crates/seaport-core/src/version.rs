@@ -111,7 +111,10 @@ const MAX_VERSION_LEN: usize = 256;
 /// `>=1.2.3` or `<2.0.0-0`. Equality and hashing compare that desugared
 /// form, so `^1.2.3` equals `>=1.2.3 <2.0.0-0`, and
 /// [`Display`](fmt::Display) prints it; the printed form parses back to an
-/// equal range. See the [module documentation](self) for the syntax.
+/// equal range, unless it is over the 1024-byte input limit (desugaring can
+/// make a range up to about nine times longer: `1 2` prints as
+/// `>=1.0.0 <2.0.0-0 >=2.0.0 <3.0.0-0`). See the [module documentation](self)
+/// for the syntax.
 ///
 /// # Examples
 ///

@@ -35,6 +35,7 @@ mod client;
 pub mod connection;
 mod error;
 pub mod frame;
+mod jsonl;
 mod server;
 
 pub use auth::{KeyFile, KeyPair, PublicKey, Signer, Verifier};

@@ -23,9 +23,10 @@ use seaport_core::{
     Timestamp,
 };
 
-use crate::auth::{generate_nonce, KeyPair, PublicKey, Verifier};
+use crate::auth::{generate_nonce, KeyPair, PublicKey, Signer, Verifier};
 use crate::connection::FrameReader;
 use crate::frame::{self, encode_unsigned, PREAMBLE_LEN, PROTOCOL_VERSION};
+use crate::jsonl;
 
 /// Configuration of a [`Hub`] server.
 #[derive(Clone, Debug)]
@@ -78,9 +79,21 @@ pub enum ServerError {
 
 type Frame = Arc<[u8]>;
 
+/// How a connection's messages are put on the wire.
+pub(crate) enum Wire {
+    /// seaport-rs frames.
+    Frames,
+    /// Node seaport's JSON lines ([`jsonl`]), with the session's own state.
+    JsonLines(Arc<jsonl::NodeSession>),
+    /// A connection this hub made to a peer: it speaks as a client there, so peer
+    /// messages go out as `ClientMessage::Peer`, signed with the hub's key if it has one.
+    Peer(Option<Box<Signer>>),
+}
+
 struct Conn {
     tx: mpsc::Sender<Frame>,
     stream: TcpStream,
+    wire: Wire,
 }
 
 struct State {
@@ -89,7 +102,7 @@ struct State {
     watchers: Vec<mpsc::Sender<Event>>,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     state: Mutex<State>,
     start: Instant,
     config: HubConfig,
@@ -166,6 +179,18 @@ impl Hub {
         self.shared.with_core(|hub, _| hub.authorize(KeyId(key.to_bytes())));
     }
 
+    /// Peers with the hub at `addr` (`HOST:PORT`): keeps a connection to it, reconnecting
+    /// with backoff like a client does, round-robin over `addr` and every hub learned
+    /// since (records of role `seaport`). Records and their changes flow both ways.
+    pub fn peer(&self, addr: impl Into<String>) {
+        task::spawn(peer::run(Arc::clone(&self.shared), addr.into(), self.local_addr.port()));
+    }
+
+    /// The number of peer links (made or accepted) that are up.
+    pub fn peer_count(&self) -> usize {
+        lock(&self.shared.state).hub.peer_count()
+    }
+
     /// Every record the hub holds.
     pub fn records(&self) -> Vec<Arc<Record>> {
         let state = lock(&self.shared.state);
@@ -229,17 +254,23 @@ impl std::fmt::Debug for Hub {
     }
 }
 
+mod peer;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Shared {
+    pub(crate) fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
     fn now(&self) -> Timestamp {
         Timestamp::from_millis(u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX))
     }
 
     /// Runs `f` on the core under the lock, then routes everything it produced.
-    fn with_core<R>(&self, f: impl FnOnce(&mut seaport_core::Hub, Timestamp) -> R) -> R {
+    pub(crate) fn with_core<R>(&self, f: impl FnOnce(&mut seaport_core::Hub, Timestamp) -> R) -> R {
         let mut state = lock(&self.state);
         let now = self.now();
         let result = f(&mut state.hub, now);
@@ -251,17 +282,36 @@ impl Shared {
         loop {
             let mut too_slow = Vec::new();
             while let Some(transmit) = state.hub.poll_outgoing() {
-                let mut bytes = Vec::new();
-                if let Err(e) = encode_unsigned(&transmit.message, &mut bytes) {
-                    tracing::error!(error = %e, "cannot encode a hub message; dropped");
-                    continue;
-                }
-                let frame: Frame = bytes.into();
+                // Encoded once per wire format, when the first recipient needs it.
+                let (mut frame, mut lines): (Option<Option<Frame>>, Option<Option<Frame>>) = (None, None);
                 for session in transmit.to {
-                    if let Some(conn) = state.conns.get_mut(&session) {
-                        if conn.tx.try_send(Arc::clone(&frame)).is_err() {
-                            too_slow.push(session);
+                    let Some(conn) = state.conns.get_mut(&session) else { continue };
+                    if let Wire::Peer(signer) = &mut conn.wire {
+                        if let Some(bytes) = peer::encode(&transmit.message, signer.as_deref_mut()) {
+                            if conn.tx.try_send(bytes).is_err() {
+                                too_slow.push(session);
+                            }
                         }
+                        continue;
+                    }
+                    let bytes = match &conn.wire {
+                        Wire::Peer(_) => continue,
+                        Wire::Frames => frame.get_or_insert_with(|| {
+                            let mut bytes = Vec::new();
+                            match encode_unsigned(&transmit.message, &mut bytes) {
+                                Ok(()) => Some(bytes.into()),
+                                Err(e) => {
+                                    tracing::error!(error = %e, "cannot encode a hub message; dropped");
+                                    None
+                                }
+                            }
+                        }),
+                        Wire::JsonLines(node) if !node.should_send(&transmit.message, session, &state.hub) => continue,
+                        Wire::JsonLines(_) => lines.get_or_insert_with(|| jsonl::encode(&transmit.message)),
+                    };
+                    let Some(bytes) = bytes else { continue };
+                    if conn.tx.try_send(Arc::clone(bytes)).is_err() {
+                        too_slow.push(session);
                     }
                 }
             }
@@ -377,7 +427,16 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
     let config = &shared.config;
     let mut preamble = [0u8; PREAMBLE_LEN];
     let mut reading = stream.clone();
-    match async_std::future::timeout(config.handshake_timeout, reading.read_exact(&mut preamble)).await {
+    // The first byte tells the protocols apart: node seaport clients open with a JSON
+    // array, seaport-rs clients with the magic.
+    let handshake = async {
+        reading.read_exact(&mut preamble[..1]).await?;
+        if frame::looks_like_json_lines(preamble[0]) {
+            return Ok(true);
+        }
+        reading.read_exact(&mut preamble[1..]).await.map(|()| false)
+    };
+    match async_std::future::timeout(config.handshake_timeout, handshake).await {
         Err(_) => {
             tracing::debug!(%peer, "no preamble within the handshake deadline; closing");
             return refuse(stream, ErrorCode::Closing, "no preamble within the handshake deadline".into()).await;
@@ -386,7 +445,8 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
             tracing::debug!(%peer, error = %e, "connection closed during the handshake");
             return;
         }
-        Ok(Ok(())) => {}
+        Ok(Ok(true)) => return jsonl::serve(shared, stream, peer, &preamble[..1]).await,
+        Ok(Ok(false)) => {}
     }
     match frame::parse_preamble(&preamble) {
         Ok(PROTOCOL_VERSION) => {}
@@ -414,9 +474,9 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
             let mut tx = tx.clone();
             // The queue is empty, so the hello always fits.
             let _ = tx.try_send(hello.into());
-            state.conns.insert(session, Conn { tx, stream: stream.clone() });
+            state.conns.insert(session, Conn { tx, stream: stream.clone(), wire: Wire::Frames });
             let now = shared.now();
-            state.hub.handle_session_opened(now, session, SessionKind::Client, peer.ip().to_string());
+            state.hub.handle_session_opened(now, session, SessionKind::Client, peer.ip().to_canonical().to_string());
             shared.flush(&mut state, now);
         }
         (!full, stopping)
@@ -473,9 +533,57 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
     }
 }
 
-async fn write_loop(mut rx: mpsc::Receiver<Frame>, mut stream: TcpStream, heartbeat: Duration) {
+/// Admits a node seaport (JSON-lines) connection as a session unless the hub is stopping
+/// or at its connection limit: opens the session in the core and runs `init` on it in the
+/// same step. Returns the session, a sender onto its outgoing queue and the receiving end
+/// for its writer.
+pub(crate) fn open_json_lines_session(
+    shared: &Shared,
+    stream: &TcpStream,
+    peer: SocketAddr,
+    node: Arc<jsonl::NodeSession>,
+    init: impl FnOnce(&mut seaport_core::Hub, Timestamp, SessionId),
+) -> Option<(SessionId, mpsc::Sender<Frame>, mpsc::Receiver<Frame>)> {
+    let (tx, rx) = mpsc::channel(shared.config.outgoing_queue.max(1));
+    let session = SessionId(shared.next_session.fetch_add(1, Ordering::Relaxed));
+    let mut state = lock(&shared.state);
+    if shared.stopping.load(Ordering::SeqCst) || state.conns.len() >= shared.config.max_connections {
+        return None;
+    }
+    state.conns.insert(session, Conn { tx: tx.clone(), stream: stream.clone(), wire: Wire::JsonLines(node) });
+    let now = shared.now();
+    // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; node clients compare hosts
+    // as text, so use the plain IPv4 form.
+    let host = peer.ip().to_canonical().to_string();
+    state.hub.handle_session_opened(now, session, SessionKind::JsonLines, host);
+    init(&mut state.hub, now, session);
+    shared.flush(&mut state, now);
+    Some((session, tx, rx))
+}
+
+/// The connection of `session` ended: unless the hub already dropped it, the core closes
+/// the session and frees its records.
+pub(crate) fn end_session(shared: &Shared, session: SessionId) {
+    let mut state = lock(&shared.state);
+    if state.conns.remove(&session).is_some() {
+        let now = shared.now();
+        state.hub.handle_session_closed(now, session);
+        shared.flush(&mut state, now);
+    }
+}
+
+async fn write_loop(rx: mpsc::Receiver<Frame>, stream: TcpStream, heartbeat: Duration) {
     let mut heartbeat_frame = Vec::new();
     let _ = encode_unsigned(&HubMessage::Heartbeat, &mut heartbeat_frame);
+    write_loop_with(rx, stream, heartbeat, heartbeat_frame).await;
+}
+
+async fn write_loop_with(
+    mut rx: mpsc::Receiver<Frame>,
+    mut stream: TcpStream,
+    heartbeat: Duration,
+    heartbeat_frame: Vec<u8>,
+) {
     let mut buf = Vec::with_capacity(64 * 1024);
     loop {
         match async_std::future::timeout(heartbeat, rx.next()).await {

@@ -144,6 +144,30 @@ impl Hub {
         self.register_self();
     }
 
+    /// Describes what the mesh knows of `id`: for debugging simulations.
+    #[doc(hidden)]
+    pub fn explain(&self, id: &str) -> String {
+        let mut out = format!(
+            "hub {} view={:?} local={:?} owner={:?} sessions={:?}\n",
+            self.config.id,
+            self.registry.get(id).map(|r| (r.origin, r.incarnation)),
+            self.local.get(id).map(|r| r.incarnation),
+            self.owners.get(id),
+            self.sessions.keys().collect::<Vec<_>>()
+        );
+        for (session, link) in &self.mesh.links {
+            out += &format!(
+                "  link {session} to {:?}: offers {:?}; routes {:?}; sent {:?}\n",
+                link.hub,
+                link.records.get(id).map(|r| (r.origin, r.incarnation)),
+                link.routes,
+                link.sent_records.get(id).map(|r| (r.origin, r.incarnation)),
+            );
+        }
+        out += &format!("  best {:?}\n", self.mesh.best);
+        out
+    }
+
     /// The number of peer links.
     pub fn peer_count(&self) -> usize {
         self.mesh.link_count()
@@ -174,7 +198,7 @@ impl Hub {
         if let PeerMessage::Hello { hub } = message {
             return self.peer_hello(session, hub);
         }
-        if !self.mesh.links.get(&session).is_some_and(|l| l.hub.is_some()) {
+        if self.mesh.links.get(&session).is_none_or(|l| l.hub.is_none()) {
             return self.handle_bad_peer(session, "peer message before hello");
         }
         match message {

@@ -12,8 +12,11 @@
 //!    records share a port on one host.
 //! 3. Every change yields exactly one [`HubMessage::Change`] per interested session (a
 //!    session with a subscription matching the record, or for a register/update the
-//!    record it replaced), none to anyone else; replies, snapshots and events are the
-//!    ones the model predicts.
+//!    record it replaced; for a free by someone else, also the record's owner), none to
+//!    anyone else; replies, snapshots and events are the ones the model predicts. The
+//!    model also encodes the hub's current rules that an update setting the same
+//!    metadata changes nothing (no change, no event) and that an explicit port already
+//!    used on the host raises `Event::DuplicatePort`.
 //! 4. Leases: `poll_timeout()` is the earliest `last_seen + timeout` of the open sessions;
 //!    [`Op::ExpiryProbe`] checks a session is open after `handle_timeout(deadline - 1ms)`
 //!    and closed after `handle_timeout(deadline)`.
@@ -21,10 +24,15 @@
 //!    never creates a record and is answered `Rejected { code: Unauthorized }`; updates
 //!    and frees need the registering key or the hub's key.
 //!
-//! Sharing with a fuzz target: [`Op`], [`Setup`], [`Model`] and [`Harness`] use nothing
-//! from proptest and report failures as `Err(String)`, so a cargo-fuzz target can decode
-//! `Op`s from its input and drive the same harness. The proptest strategies live in the
-//! [`strategies`] module.
+//! Not modeled: peers (`SessionKind::Peer`, `ClientMessage::Peer`) and node seaport's
+//! `Announce`; the arbitrary-message property feeds `Announce` and JSON-lines sessions
+//! to the hub and checks only that it never panics and keeps its invariants.
+//!
+//! Sharing with a fuzz target: [`Op`], [`Setup`], [`Model`], [`Harness`] and [`drain`]
+//! use nothing from proptest and report failures as `Err(String)`, so a cargo-fuzz target
+//! can decode `Op`s from its input and drive the same harness (move them to a module
+//! both can include). The proptest strategies live in the [`strategies`] module.
+//! `PROPTEST_CASES=N` runs more cases than the defaults.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -231,15 +239,16 @@ pub enum Op {
 pub struct Setup {
     /// Keyed: K1 and K2 authorized. Open: no authorized keys. The hub key is KH either way.
     pub keyed: bool,
-    /// Whether the registry avoids recently freed ports (capacity 4096, never reached
-    /// here), or remembers none.
-    pub remember_freed: bool,
+    /// How many recently freed ports per host the registry avoids (0: none).
+    pub remember_freed: usize,
     /// The hub's seed.
     pub seed: u64,
 }
 
 impl Setup {
     /// The hub configuration for this setup.
+    // `..Limits::default()` keeps compiling when `Limits` grows a field.
+    #[allow(clippy::needless_update)]
     pub fn config(&self) -> HubConfig {
         HubConfig {
             id: HUB_ID,
@@ -253,9 +262,11 @@ impl Setup {
                 max_registrations_per_session: MAX_REGS,
                 max_subscriptions_per_session: MAX_SUBS,
                 meta: MetaLimits { max_bytes: 200, max_depth: 2 },
-                recently_freed_ports: if self.remember_freed { 4096 } else { 0 },
+                recently_freed_ports: self.remember_freed,
                 snapshot_chunk: SNAPSHOT_CHUNK,
+                ..Limits::default()
             },
+            ..HubConfig::default()
         }
     }
 }
@@ -299,8 +310,8 @@ pub struct Model {
     pub authorized: BTreeSet<KeyId>,
     /// The hub's key.
     pub hub_key: Option<KeyId>,
-    /// Whether recently freed ports are remembered.
-    pub remember_freed: bool,
+    /// How many recently freed ports per host are remembered.
+    pub remember_freed: usize,
     /// Per host, recently freed ports and the sequence number of their release.
     pub recent: BTreeMap<String, BTreeMap<u16, u64>>,
     /// Releases so far.
@@ -365,6 +376,8 @@ pub struct EventSummary {
     pub freed: Vec<(String, FreeReason)>,
     /// Requests rejected.
     pub rejected: usize,
+    /// `DuplicatePort`: the record registered and the port it shares.
+    pub duplicate_port: Vec<(String, u16)>,
 }
 
 /// What a step should produce.
@@ -436,28 +449,50 @@ impl Model {
         self.sessions.values().map(|s| s.last_seen + TIMEOUT_MS).min()
     }
 
+    /// A record let go of `port` on `host`: once no live record uses it, it is recently freed.
+    fn release(&mut self, host: &str, port: u16) {
+        if self.remember_freed == 0 || self.records.values().any(|e| e.record.host == host && e.record.port == port) {
+            return;
+        }
+        self.released += 1;
+        let recent = self.recent.entry(host.to_string()).or_default();
+        recent.insert(port, self.released);
+        // Over capacity, the port freed longest ago is forgotten.
+        while recent.len() > self.remember_freed {
+            let oldest = recent.iter().min_by_key(|(_, seq)| **seq).map(|(p, _)| *p);
+            recent.remove(&oldest.expect("not empty"));
+        }
+    }
+
     fn take(&mut self, id: &str) -> Option<Entry> {
         let entry = self.records.remove(id)?;
-        let (host, port) = (&entry.record.host, entry.record.port);
-        if self.remember_freed && !self.records.values().any(|e| e.record.host == *host && e.record.port == port) {
-            self.released += 1;
-            self.recent.entry(host.clone()).or_default().insert(port, self.released);
-        }
+        self.release(&entry.record.host, entry.record.port);
         Some(entry)
     }
 
+    /// Stores `entry`, replacing the record with its id. The new record takes its port
+    /// before the old one lets go of its own, so replacing a record by one on the same
+    /// host and port releases nothing.
     fn put(&mut self, entry: Entry) -> Option<Entry> {
-        let old = self.take(entry.record.id.as_str());
-        if let Some(recent) = self.recent.get_mut(&entry.record.host) {
-            recent.remove(&entry.record.port);
+        let (host, port) = (entry.record.host.clone(), entry.record.port);
+        let old = self.records.insert(entry.record.id.to_string(), entry);
+        if let Some(recent) = self.recent.get_mut(&host) {
+            recent.remove(&port);
         }
-        self.records.insert(entry.record.id.to_string(), entry);
+        if let Some(old) = &old {
+            self.release(&old.record.host, old.record.port);
+        }
         old
     }
 
-    fn free(&mut self, id: &str, reason: FreeReason, exp: &mut Expect) {
+    /// Frees `id` on behalf of session `by` (`None`: the hub itself). Besides the
+    /// subscribers, the record's owner hears of it when someone else freed it.
+    fn free(&mut self, id: &str, by: Option<u64>, reason: FreeReason, exp: &mut Expect) {
         let entry = self.take(id).expect("freeing a live record");
-        let to = self.interested(&[&entry.record]);
+        let mut to = self.interested(&[&entry.record]);
+        if let Some(owner) = entry.owner.filter(|o| Some(*o) != by && self.sessions.contains_key(o)) {
+            to.insert(owner);
+        }
         if !to.is_empty() {
             exp.changes.push(ExpChange { kind: ChangeKind::Free, record: entry.record.clone(), to });
         }
@@ -471,7 +506,7 @@ impl Model {
         let owned: Vec<String> =
             self.records.iter().filter(|(_, e)| e.owner == Some(session)).map(|(id, _)| id.clone()).collect();
         for id in owned {
-            self.free(&id, FreeReason::OwnerGone, exp);
+            self.free(&id, Some(session), FreeReason::OwnerGone, exp);
         }
         exp.events.closed.push((session, reason));
     }
@@ -623,10 +658,10 @@ pub fn drain(hub: &mut Hub) -> Outputs {
             out.changes.push(ExpChange { kind, record, to: to.into_iter().collect() });
             continue;
         }
-        if to.len() != 1 {
-            out.problems.push(format!("reply to several sessions {to:?}: {:?}", t.message));
-        }
-        let session = to[0];
+        let &[session] = to.as_slice() else {
+            out.problems.push(format!("reply to {to:?}, not to one session: {:?}", t.message));
+            continue;
+        };
         let reply = match t.message {
             HubMessage::Welcome { hub, host, heartbeat_ms, timeout_ms } => {
                 if (hub, heartbeat_ms, timeout_ms) == (HUB_ID, HEARTBEAT_MS, TIMEOUT_MS) {
@@ -679,6 +714,12 @@ pub fn drain(hub: &mut Hub) -> Outputs {
             Event::Updated { record, .. } => e.updated.push(record.id.to_string()),
             Event::Freed { record, reason, .. } => e.freed.push((record.id.to_string(), reason)),
             Event::Rejected { .. } => e.rejected += 1,
+            Event::DuplicatePort { id, other } => {
+                if other.id == id {
+                    out.problems.push(format!("record {id} reported as sharing a port with itself"));
+                }
+                e.duplicate_port.push((id.to_string(), other.port));
+            }
             other => out.problems.push(format!("unexpected event {other:?}")),
         }
     }
@@ -791,6 +832,7 @@ impl Harness {
                     },
                     port: PORTS[port].0,
                     meta: meta.clone(),
+                    ..Registration::default()
                 };
                 let request = self.request();
                 let before = self.hub.registry().len();
@@ -848,6 +890,12 @@ impl Harness {
                                 incarnation: plan.incarnation,
                             };
                             ensure_eq("registered record", &record, &expected)?;
+                            let shared = self.model.records.values().any(|e| {
+                                e.record.host == record.host && e.record.port == record.port && e.record.id != record.id
+                            });
+                            if shared {
+                                exp.events.duplicate_port.push((record.id.to_string(), record.port));
+                            }
                             let entry = Entry {
                                 record: record.clone(),
                                 assigned: plan.port.err(),
@@ -882,7 +930,7 @@ impl Harness {
                     } else if !self.model.may_modify(signer, &id) {
                         Reply::Rejected { request: Some(request), code: ErrorCode::Unauthorized }
                     } else {
-                        self.model.free(&id, FreeReason::Requested, &mut exp);
+                        self.model.free(&id, Some(sid), FreeReason::Requested, &mut exp);
                         Reply::Done { request }
                     };
                     exp.events.rejected += usize::from(matches!(reply, Reply::Rejected { .. }));
@@ -901,20 +949,23 @@ impl Harness {
                 if self.model.renew(sid, now) {
                     let reply = if !self.model.records.contains_key(&id) {
                         Reply::Rejected { request: Some(request), code: ErrorCode::UnknownId }
-                    } else if !self.model.may_modify(signer, &id) {
-                        Reply::Rejected { request: Some(request), code: ErrorCode::Unauthorized }
                     } else if !meta_ok {
                         Reply::Rejected { request: Some(request), code: ErrorCode::InvalidMeta }
+                    } else if !self.model.may_modify(signer, &id) {
+                        Reply::Rejected { request: Some(request), code: ErrorCode::Unauthorized }
                     } else {
                         let entry = self.model.records.get_mut(&id).unwrap();
                         let old = std::mem::replace(&mut entry.record.meta, meta);
                         let new = entry.record.clone();
-                        let old = Record { meta: old, ..new.clone() };
-                        let to = self.model.interested(&[&new, &old]);
-                        if !to.is_empty() {
-                            exp.changes.push(ExpChange { kind: ChangeKind::Update, record: new.clone(), to });
+                        // Setting the same metadata changes nothing: no change message, no event.
+                        if old != new.meta {
+                            let old = Record { meta: old, ..new.clone() };
+                            let to = self.model.interested(&[&new, &old]);
+                            if !to.is_empty() {
+                                exp.changes.push(ExpChange { kind: ChangeKind::Update, record: new.clone(), to });
+                            }
+                            exp.events.updated.push(id.clone());
                         }
-                        exp.events.updated.push(id.clone());
                         Reply::Updated { request, record: new }
                     };
                     exp.events.rejected += usize::from(matches!(reply, Reply::Rejected { .. }));
@@ -1015,7 +1066,7 @@ impl Harness {
                 match self.model.records.get(&id).map(|e| e.record.clone()) {
                     Some(record) => {
                         ensure_eq("Hub::free result", result.as_deref().ok(), Some(&record))?;
-                        self.model.free(&id, FreeReason::Requested, &mut exp);
+                        self.model.free(&id, None, FreeReason::Requested, &mut exp);
                     }
                     None => {
                         let code = result.as_ref().err().map(|e| e.code());
@@ -1261,13 +1312,15 @@ pub mod strategies {
 
     /// A hub variant.
     pub fn setup(keyed: bool) -> BoxedStrategy<Setup> {
-        (any::<bool>(), any::<u64>())
+        (prop_oneof![Just(0usize), Just(2), Just(4096)], any::<u64>())
             .prop_map(move |(remember_freed, seed)| Setup { keyed, remember_freed, seed })
             .boxed()
     }
 }
 
+/// `cases` by default; `PROPTEST_CASES=N` overrides it for a longer hunt.
 fn config(cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(cases);
     ProptestConfig { cases, max_shrink_iters: 4096, ..ProptestConfig::default() }
 }
 
@@ -1339,20 +1392,36 @@ fn port_request() -> BoxedStrategy<PortRequest> {
 }
 
 fn client_message() -> BoxedStrategy<ClientMessage> {
+    // Arbitrary text mixed with valid values, so that some registrations succeed and the
+    // hub gets into deeper states (replacements, ownership moves, overflows).
+    let id = || prop_oneof![text(), "[a-c]".prop_map(String::from)];
     let registration = (
-        prop::option::of(prop_oneof![text(), "[a-c]".prop_map(String::from)]),
-        text(),
-        prop::option::of(text()),
-        prop::option::of(text()),
+        prop::option::of(id()),
+        prop_oneof![text(), "[a-c]".prop_map(String::from)],
+        prop::option::of(prop_oneof![text(), "[0-2]\\.[0-2]\\.[0-2](-beta)?"]),
+        prop::option::of(prop_oneof![text(), Just(HOSTS[1].to_string())]),
         port_request(),
         meta(),
+        prop::option::of(prop_oneof![0u64..4, Just(u64::MAX - 1), Just(u64::MAX)]),
     )
-        .prop_map(|(id, role, version, host, port, meta)| Registration { id, role, version, host, port, meta });
+        .prop_map(|(id, role, version, host, port, meta, incarnation)| Registration {
+            id,
+            role,
+            version,
+            host,
+            port,
+            meta,
+            incarnation,
+        })
+        .boxed();
     let request = any::<u64>();
     prop_oneof![
-        4 => (request, registration).prop_map(|(request, registration)| ClientMessage::Register { request, registration }),
-        2 => (request, prop_oneof![text(), "[a-c]".prop_map(String::from)]).prop_map(|(request, id)| ClientMessage::Free { request, id }),
-        1 => (request, text(), meta()).prop_map(|(request, id, meta)| ClientMessage::Update { request, id, meta }),
+        4 => (request, registration.clone()).prop_map(|(request, registration)| ClientMessage::Register { request, registration }),
+        2 => (request, registration, any::<bool>()).prop_map(|(request, registration, reannounced)| {
+            ClientMessage::Announce { request, registration, reannounced }
+        }),
+        2 => (request, id()).prop_map(|(request, id)| ClientMessage::Free { request, id }),
+        1 => (request, id(), meta()).prop_map(|(request, id, meta)| ClientMessage::Update { request, id, meta }),
         2 => (request, 0u64..3, text()).prop_map(|(request, s, pattern)| ClientMessage::Subscribe {
             request,
             subscription: SubscriptionId(s),
@@ -1367,7 +1436,7 @@ fn client_message() -> BoxedStrategy<ClientMessage> {
 #[derive(Clone, Debug)]
 enum RawOp {
     Message { session: u8, signer: u8, message: ClientMessage },
-    Reopen { session: u8, host: String },
+    Reopen { session: u8, host: String, json_lines: bool },
     Close { session: u8 },
     Advance { ms: u64 },
 }
@@ -1375,7 +1444,8 @@ enum RawOp {
 fn raw_op() -> BoxedStrategy<RawOp> {
     prop_oneof![
         12 => (0u8..4, 0u8..5, client_message()).prop_map(|(session, signer, message)| RawOp::Message { session, signer, message }),
-        1 => (0u8..4, prop_oneof![text(), Just(HOSTS[0].to_string())]).prop_map(|(session, host)| RawOp::Reopen { session, host }),
+        1 => (0u8..4, prop_oneof![text(), Just(HOSTS[0].to_string())], any::<bool>())
+            .prop_map(|(session, host, json_lines)| RawOp::Reopen { session, host, json_lines }),
         1 => (0u8..4).prop_map(|session| RawOp::Close { session }),
         2 => (0u64..2_000).prop_map(|ms| RawOp::Advance { ms }),
     ]
@@ -1394,6 +1464,16 @@ proptest! {
         let _ = Value::parse_loose(&input);
         let _ = VersionRange::parse(&input);
         let _ = Registration::from_name(&input);
+        if let Ok(p) = Pattern::parse(&input) {
+            // Display, then parse again, gives the same pattern (ranges compared as text,
+            // since a range may display normalized).
+            let text = p.to_string();
+            let q = Pattern::parse(&text).map_err(|e| TestCaseError::fail(format!("{text:?} from {input:?}: {e}")))?;
+            prop_assert_eq!(q.role(), p.role());
+            prop_assert_eq!(q.host(), p.host());
+            prop_assert_eq!(q.meta_filters(), p.meta_filters());
+            prop_assert_eq!(q.range().map(|r| r.to_string()), p.range().map(|r| r.to_string()));
+        }
         if let Ok(range) = VersionRange::parse(&input) {
             let _ = range.matches(&"1.2.3".parse().unwrap());
             let _ = range.matches(&"1.2.3-beta.1".parse().unwrap());
@@ -1403,7 +1483,7 @@ proptest! {
 
     #[test]
     fn arbitrary_messages_keep_invariants(keyed in any::<bool>(), seed in any::<u64>(), ops in prop::collection::vec(raw_op(), 1..60)) {
-        let setup = Setup { keyed, remember_freed: true, seed };
+        let setup = Setup { keyed, remember_freed: 4096, seed };
         let mut hub = Hub::new(setup.config());
         let mut now = 0;
         for s in 0..3u64 {
@@ -1414,7 +1494,9 @@ proptest! {
             match op {
                 RawOp::Message { session, signer, message } => {
                     let port = match &message {
-                        ClientMessage::Register { registration, .. } => Some(registration.port),
+                        ClientMessage::Register { registration, .. } | ClientMessage::Announce { registration, .. } => {
+                            Some(registration.port)
+                        }
                         _ => None,
                     };
                     hub.handle_message(at, SessionId(session.into()), SIGNERS[usize::from(signer)], message);
@@ -1430,8 +1512,9 @@ proptest! {
                         }
                     }
                 }
-                RawOp::Reopen { session, host } => {
-                    hub.handle_session_opened(at, SessionId(session.into()), SessionKind::Client, host);
+                RawOp::Reopen { session, host, json_lines } => {
+                    let kind = if json_lines { SessionKind::JsonLines } else { SessionKind::Client };
+                    hub.handle_session_opened(at, SessionId(session.into()), kind, host);
                 }
                 RawOp::Close { session } => hub.handle_session_closed(at, SessionId(session.into())),
                 RawOp::Advance { ms } => {
@@ -1475,7 +1558,7 @@ fn print_coverage_stats() {
 
 #[test]
 fn exhaustion_and_collisions_in_a_tiny_range() {
-    let setup = Setup { keyed: false, remember_freed: true, seed: 1 };
+    let setup = Setup { keyed: false, remember_freed: 4096, seed: 1 };
     let reg = |session, id, port| Op::Register { session, signer: 0, role: 0, version: 1, id, host: 1, port, meta: 0 };
     let ops = [
         // Three sessions fill 30000-30002, the fourth register finds it exhausted.
@@ -1496,7 +1579,7 @@ fn exhaustion_and_collisions_in_a_tiny_range() {
 
 #[test]
 fn keyed_hub_refuses_unauthorized_and_foreign_keys() {
-    let setup = Setup { keyed: true, remember_freed: false, seed: 2 };
+    let setup = Setup { keyed: true, remember_freed: 0, seed: 2 };
     let reg = |signer| Op::Register { session: 0, signer, role: 1, version: 0, id: 1, host: 0, port: 0, meta: 0 };
     let ops = [
         reg(0),                                                                  // unsigned
@@ -1513,4 +1596,139 @@ fn keyed_hub_refuses_unauthorized_and_foreign_keys() {
     ];
     let h = Harness::run(&setup, &ops).unwrap();
     assert!(h.hub.is_open());
+}
+
+// ---------------------------------------------------------------------------------------
+// Regressions: minimal cases of bugs the properties above found
+// ---------------------------------------------------------------------------------------
+
+/// Displaying a pattern and parsing the text again gives the same pattern, for metadata
+/// strings that need quoting or JSON escapes too (`Pattern` serializes through `Display`).
+/// (Found while writing the round-trip property: `Display` wrote such strings as JSON,
+/// which `Value::parse_loose` did not unescape.)
+#[test]
+fn pattern_display_round_trips_quoted_meta_strings() {
+    for text in [
+        r#"web?meta.k="""""#,
+        r#"web?meta.k=""x"""#,
+        r#"web?meta.k="a\"b""#,
+        r#"*?meta.k="3""#,
+        "*?meta.k=a&meta.j=\"&\"",
+    ] {
+        let p = Pattern::parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        let again = Pattern::parse(&p.to_string()).unwrap_or_else(|e| panic!("{text:?} displayed as {p}: {e}"));
+        assert_eq!(again, p, "{text:?} displayed as {:?}", p.to_string());
+    }
+}
+
+/// The registry remembers as many recently freed ports as its capacity, however often
+/// other ports churn. (Found by this suite: `HostPorts::release` used to trim its queue
+/// to `2 * capacity` entries, stale ones included, and so forgot live ones early.)
+#[test]
+fn recently_freed_port_remembered_below_capacity() {
+    use seaport_core::Registry;
+    let record = |id: &str, port| Record {
+        id: RecordId::new(id).unwrap(),
+        role: Role::new("x").unwrap(),
+        version: None,
+        host: "h".into(),
+        port,
+        meta: Meta::new(),
+        origin: HubId(0),
+        incarnation: 1,
+    };
+    let mut registry = Registry::new(1);
+    registry.set_recently_freed_capacity(2);
+    // 100 is freed once, then 101 is taken and freed four times: two ports recently freed,
+    // within the capacity of two.
+    registry.insert(record("a", 100));
+    registry.remove("a");
+    for _ in 0..4 {
+        registry.insert(record("b", 101));
+        registry.remove("b");
+    }
+    // 102 was never used: it is the only port in the range not freed recently.
+    for _ in 0..50 {
+        assert_eq!(registry.assign_port("h", 100..=102).unwrap(), 102);
+    }
+}
+
+/// BUG (open): replacing a record by one on the same host and port (a metadata update, or
+/// registering the same id with the same explicit port) makes the registry forget a
+/// recently freed port. `Registry::insert` releases the old record's port before it
+/// acquires the new one; the port's use count drops to zero, so it enters the recently
+/// freed set, which at capacity evicts the oldest genuinely freed port; then the acquire
+/// takes it out again. Acquiring the new port before unindexing the old record fixes it.
+#[test]
+fn bug_replacing_a_record_in_place_forgets_a_recently_freed_port() {
+    use seaport_core::Registry;
+    let record = |id: &str, port, env: &str| Record {
+        id: RecordId::new(id).unwrap(),
+        role: Role::new("x").unwrap(),
+        version: None,
+        host: "h".into(),
+        port,
+        meta: [("env".to_string(), Value::from(env))].into_iter().collect(),
+        origin: HubId(0),
+        incarnation: 1,
+    };
+    let mut registry = Registry::new(1);
+    registry.set_recently_freed_capacity(2);
+    registry.insert(record("a", 100, "x"));
+    registry.remove("a");
+    registry.insert(record("b", 101, "x"));
+    registry.remove("b");
+    // 100 and 101 are the two recently freed ports. Replace c in place (same port 102).
+    registry.insert(record("c", 102, "x"));
+    registry.insert(record("c", 102, "y"));
+    // 103 is the only free port in 100-103 not freed recently.
+    for _ in 0..50 {
+        assert_eq!(registry.assign_port("h", 100..=103).unwrap(), 103, "recently freed port 100 was forgotten");
+    }
+}
+
+/// The same bug through the hub: a metadata update forgets a recently freed port.
+#[test]
+fn bug_hub_update_forgets_a_recently_freed_port() {
+    // Port picks are random: try several seeds, each on a fresh hub.
+    for seed in 0..20 {
+        let mut hub = Hub::new(HubConfig {
+            seed,
+            limits: Limits { recently_freed_ports: 2, ..Limits::default() },
+            ..HubConfig::default()
+        });
+        let (now, s) = (Timestamp::from_millis(0), SessionId(1));
+        hub.handle_session_opened(now, s, SessionKind::Client, "h".into());
+        let register = |hub: &mut Hub, request, id: &str, port| {
+            let registration = Registration { id: Some(id.into()), port, ..Registration::new("x") };
+            hub.handle_message(now, s, None, ClientMessage::Register { request, registration });
+        };
+        register(&mut hub, 1, "a", PortRequest::Exact(100));
+        register(&mut hub, 2, "b", PortRequest::Exact(101));
+        register(&mut hub, 3, "c", PortRequest::Exact(102));
+        hub.handle_message(now, s, None, ClientMessage::Free { request: 4, id: "a".into() });
+        hub.handle_message(now, s, None, ClientMessage::Free { request: 5, id: "b".into() });
+        // 100 and 101 were just freed; updating c must not make the hub forget either.
+        let meta: Meta = [("env".to_string(), Value::from("prod"))].into_iter().collect();
+        hub.handle_message(now, s, None, ClientMessage::Update { request: 6, id: "c".into(), meta });
+        register(&mut hub, 7, "d", PortRequest::Range { low: 100, high: 103 });
+        let port = hub.registry().get("d").expect("registered").port;
+        assert_eq!(port, 103, "seed {seed}: the hub assigned recently freed port {port}");
+    }
+}
+
+/// A client-chosen incarnation of `u64::MAX` must not make the next registration of the
+/// same id overflow. (Found by `arbitrary_messages_keep_invariants`: `Hub::register`
+/// added 1 to the known incarnation, a panic in debug builds.)
+#[test]
+fn registering_again_after_incarnation_max_does_not_overflow() {
+    let mut hub = Hub::new(HubConfig::default());
+    let (now, s) = (Timestamp::from_millis(0), SessionId(1));
+    hub.handle_session_opened(now, s, SessionKind::Client, "h".into());
+    for (request, incarnation) in [(1, Some(u64::MAX)), (2, None)] {
+        let registration = Registration { id: Some("a".into()), incarnation, ..Registration::new("x") };
+        hub.handle_message(now, s, None, ClientMessage::Register { request, registration });
+    }
+    while hub.poll_outgoing().is_some() {}
+    hub.check_invariants().unwrap();
 }

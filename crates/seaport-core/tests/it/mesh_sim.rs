@@ -28,9 +28,12 @@ enum End {
 
 #[derive(Debug)]
 enum Payload {
-    ToHub(ClientMessage),
-    ToHubPeer(seaport_core::message::PeerMessage),
-    ToClient(HubMessage),
+    /// From a client to a hub.
+    Client(ClientMessage),
+    /// Between hubs.
+    Peer(seaport_core::message::PeerMessage),
+    /// From a hub to a client.
+    Hub(HubMessage),
 }
 
 #[derive(Debug)]
@@ -57,6 +60,8 @@ struct SimClient {
     desired: BTreeMap<String, (String, Option<u16>)>,
     next_request: u64,
     pending: BTreeMap<u64, String>,
+    /// How often each id was registered (the client's incarnation count).
+    incarnations: BTreeMap<String, u64>,
 }
 
 struct Sim {
@@ -175,6 +180,7 @@ impl Sim {
         let s = self.session();
         let conn = self.open_conn(End::Client { client: c }, End::Hub { hub: h, session: s });
         self.clients[c].conn = Some(conn);
+        self.log.push(format!("client {c} connects to hub {h} as {s}"));
         let host = self.clients[c].host.clone();
         let now = self.now;
         self.hubs[h].hub.handle_session_opened(now, s, SessionKind::Client, host);
@@ -195,12 +201,15 @@ impl Sim {
         client.next_request += 1;
         let request = client.next_request;
         client.pending.insert(request, id.to_string());
+        let incarnation = client.incarnations.entry(id.to_string()).or_insert(0);
+        *incarnation += 1;
         let registration = Registration {
             id: Some(id.to_string()),
+            incarnation: Some(*incarnation),
             port: port.map_or(PortRequest::Any, PortRequest::Exact),
             ..Registration::from_name(&format!("{role}@1.0.0"))
         };
-        self.push(conn, End::Client { client: c }, Payload::ToHub(ClientMessage::Register { request, registration }));
+        self.push(conn, End::Client { client: c }, Payload::Client(ClientMessage::Register { request, registration }));
     }
 
     fn push(&mut self, conn: usize, from: End, payload: Payload) {
@@ -231,9 +240,9 @@ impl Sim {
                     }
                 };
                 let payload = match (&other, &t.message) {
-                    (End::Hub { .. }, HubMessage::Peer(p)) => Payload::ToHubPeer(p.clone()),
+                    (End::Hub { .. }, HubMessage::Peer(p)) => Payload::Peer(p.clone()),
                     (End::Hub { .. }, _) => continue,
-                    (End::Client { .. }, m) => Payload::ToClient(m.clone()),
+                    (End::Client { .. }, m) => Payload::Hub(m.clone()),
                 };
                 self.push(conn, end, payload);
             }
@@ -296,15 +305,15 @@ impl Sim {
         self.now = Timestamp::from_millis(self.now.as_millis() + 1);
         let now = self.now;
         match (to, payload) {
-            (End::Hub { hub, session }, Payload::ToHub(m)) => {
+            (End::Hub { hub, session }, Payload::Client(m)) => {
                 self.hubs[hub].hub.handle_message(now, session, None, m);
                 self.pump(hub);
             }
-            (End::Hub { hub, session }, Payload::ToHubPeer(p)) => {
+            (End::Hub { hub, session }, Payload::Peer(p)) => {
                 self.hubs[hub].hub.handle_peer_message(now, session, p);
                 self.pump(hub);
             }
-            (End::Client { client }, Payload::ToClient(m)) => self.client_receive(client, m),
+            (End::Client { client }, Payload::Hub(m)) => self.client_receive(client, m),
             _ => {}
         }
         true
@@ -336,6 +345,7 @@ impl Sim {
                 if let Some(entry) = self.clients[c].desired.get_mut(&id) {
                     entry.1 = Some(record.port);
                 }
+                self.clients[c].incarnations.insert(id, record.incarnation);
             }
             HubMessage::Rejected { request: Some(request), message, .. } => {
                 let client = &mut self.clients[c];
@@ -383,7 +393,7 @@ impl Sim {
                 if let Some(conn) = self.clients[c].conn {
                     self.clients[c].next_request += 1;
                     let request = self.clients[c].next_request;
-                    self.push(conn, End::Client { client: c }, Payload::ToHub(ClientMessage::Free { request, id }));
+                    self.push(conn, End::Client { client: c }, Payload::Client(ClientMessage::Free { request, id }));
                 }
             }
             38..=39 => {
@@ -399,7 +409,7 @@ impl Sim {
                     }
                     self.clients[c].next_request += 1;
                     let request = self.clients[c].next_request;
-                    self.push(conn, End::Client { client: c }, Payload::ToHub(ClientMessage::Free { request, id }));
+                    self.push(conn, End::Client { client: c }, Payload::Client(ClientMessage::Free { request, id }));
                 }
             }
             40..=49 => {
@@ -573,7 +583,8 @@ impl Sim {
             for r in registry.iter() {
                 let id = r.id.to_string();
                 if !expected.contains_key(&id) && !hub_records.contains(&id) {
-                    fail(format!("hub {h} still lists {id}, which nobody holds"));
+                    let explain: Vec<String> = self.hubs.iter().map(|x| x.hub.explain(&id)).collect();
+                    fail(format!("hub {h} still lists {id}, which nobody holds\n{}", explain.join("")));
                 }
                 if r.role.as_str() != "seaport" {
                     if let Some(other) = ports.insert((r.host.clone(), r.port), id.clone()) {

@@ -384,6 +384,8 @@ struct Desired {
     record: Option<Arc<Record>>,
     reply: Option<Reply<Arc<Record>>>,
     port_tries: usize,
+    /// How often this id was registered; sent so the newest registration wins in a mesh.
+    incarnation: u64,
 }
 
 enum Pending {
@@ -633,8 +635,15 @@ impl Driver {
 
     /// After connecting: register every live registration again and resubscribe.
     async fn restore(&mut self, conn: &mut Connection) -> Result<(), String> {
-        let ids: Vec<String> = self.desired.keys().cloned().collect();
-        for id in ids {
+        // Registrations that hold ports go first: their services are bound to them, and a
+        // new registration sent before them could be handed one of those ports.
+        let mut ids: Vec<(bool, String)> = self
+            .desired
+            .iter()
+            .map(|(id, d)| (!matches!(d.registration.port, PortRequest::Exact(_)), id.clone()))
+            .collect();
+        ids.sort();
+        for (_, id) in ids {
             self.send_register(conn, &id).await?;
         }
         let subs: Vec<(SubscriptionId, String)> =
@@ -657,8 +666,10 @@ impl Driver {
     }
 
     async fn send_register(&mut self, conn: &mut Connection, id: &str) -> Result<(), String> {
-        let Some(d) = self.desired.get(id) else { return Ok(()) };
-        let registration = d.registration.clone();
+        let Some(d) = self.desired.get_mut(id) else { return Ok(()) };
+        d.incarnation += 1;
+        let mut registration = d.registration.clone();
+        registration.incarnation = Some(d.incarnation);
         let id = id.to_string();
         self.send_request(conn, Pending::Register { id }, |request| ClientMessage::Register { request, registration })
             .await
@@ -753,7 +764,14 @@ impl Driver {
                 let requested = registration.port;
                 self.desired.insert(
                     id.clone(),
-                    Desired { registration, requested, record: None, reply: Some(reply), port_tries: 0 },
+                    Desired {
+                        registration,
+                        requested,
+                        record: None,
+                        reply: Some(reply),
+                        port_tries: 0,
+                        incarnation: 0,
+                    },
                 );
                 match conn.as_deref_mut() {
                     Some(conn) => self.send_register(conn, &id).await,
@@ -951,7 +969,7 @@ impl Driver {
                 }
                 self.answer_waiters();
             }
-            HubMessage::Welcome { .. } | HubMessage::Heartbeat => {}
+            HubMessage::Welcome { .. } | HubMessage::Heartbeat | HubMessage::Peer(_) => {}
         }
         Ok(())
     }
@@ -1024,6 +1042,7 @@ impl Driver {
             return self.send_register(conn, id).await;
         }
         d.registration.port = PortRequest::Exact(record.port);
+        d.incarnation = d.incarnation.max(record.incarnation);
         d.record = Some(Arc::clone(&record));
         if let Some(reply) = d.reply.take() {
             let _ = reply.send(Ok(record));

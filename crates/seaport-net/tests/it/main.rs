@@ -12,6 +12,7 @@ mod events;
 mod free;
 mod get;
 mod liveness;
+mod mesh;
 mod meta;
 mod restart;
 mod robustness;

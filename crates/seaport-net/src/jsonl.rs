@@ -1,0 +1,645 @@
+//! Node seaport's protocol: newline-delimited JSON arrays, on the hub's own port.
+//!
+//! A connection whose first byte is `[` (or whitespace) is a client of the Node.js
+//! `seaport` package (2.x) rather than a seaport-rs client (which opens with `SEAPORT\0`);
+//! the server hands it to [`serve`]. Each line is one JSON array:
+//!
+//! | line | direction | meaning here |
+//! |---|---|---|
+//! | `["helo", host]` | hub → client | the [`HubMessage::Welcome`]: the client's address as the hub sees it |
+//! | `["register", id, meta]` | both | client → hub: [`ClientMessage::Announce`]; hub → client: a record (snapshot, register or update) |
+//! | `["free", id]` | both | client → hub: [`ClientMessage::Free`]; hub → client: a record was freed |
+//! | `["synced"]` | both | the end of the sender's initial records |
+//! | `["heartbeat"]` | both | liveness |
+//!
+//! The session is a [`JsonLines`](seaport_core::SessionKind::JsonLines) session of the core
+//! hub, driven through the same [`Shared::with_core`] path as binary sessions. On connect it
+//! subscribes to `*`, so the client gets `helo`, every record as a `register` line,
+//! `synced`, then every register, update (as `register`: node has no update message) and
+//! free. Its own registrations are not echoed back to it (a node hub does not echo them
+//! either), and the frees it echoes back are dropped ([`NodeSession`]). Lines the client
+//! sends before its own `synced` are re-announcements after a reconnect
+//! (`reannounced = true`); a re-announced record the hub does not hold afterwards is
+//! answered with `["free", id]`, so the client drops it from its own view too.
+//!
+//! Node metadata is one flat object (`role`, `version`, `host`, `port`, `id` and any other
+//! keys); [`registration_from_node`] and [`node_meta`] map it to and from records without
+//! losing a key. Node has no error channel: a refused line is logged (warn) with the reason.
+//! A line that is not JSON, not an array, a `register` or `free` whose arguments have the
+//! wrong types, or a line longer than the limit closes the connection (logged).
+//! The hub sends `["heartbeat"]` at its heartbeat interval whatever else it sends, because a
+//! node client counts only heartbeat lines when it decides the hub is gone.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Shutdown, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_std::net::TcpStream;
+use futures::channel::mpsc;
+use futures::{AsyncRead, AsyncReadExt, AsyncWriteExt, StreamExt};
+use seaport_core::{
+    Change, ClientMessage, HubMessage, Meta, PortRequest, Record, Registration, SessionId, SubscriptionId, Value,
+};
+use serde_json::{Map, Value as Json};
+
+use crate::server::{self, Shared};
+
+/// The keys of a node record that are record fields rather than metadata.
+const FIELDS: [&str; 5] = ["role", "version", "host", "port", "id"];
+
+/// Room for everything on a `register` line besides the metadata itself.
+const LINE_OVERHEAD: usize = 64 * 1024;
+
+/// How many bytes one read asks for.
+const READ_CHUNK: usize = 8 * 1024;
+
+const HEARTBEAT_LINE: &[u8] = b"[\"heartbeat\"]\n";
+
+/// One line from a node client.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Line {
+    /// `["register", id, meta]`.
+    Register {
+        /// The record id.
+        id: String,
+        /// The whole flat node record.
+        meta: Map<String, Json>,
+    },
+    /// `["free", id]`.
+    Free {
+        /// The record id.
+        id: String,
+    },
+    /// `["heartbeat"]`.
+    Heartbeat,
+    /// `["synced"]`: the client has sent every record it had when it connected.
+    Synced,
+    /// Any other array (node ignores those): only renews the lease.
+    Other(String),
+}
+
+/// Why a line closes the connection.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LineError {
+    /// Not JSON.
+    #[error("not JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// JSON, but not an array.
+    #[error("not a JSON array")]
+    NotArray,
+    /// A known command with arguments of the wrong types.
+    #[error("{0}")]
+    Shape(String),
+    /// Longer than the limit.
+    #[error("a line longer than {max} bytes")]
+    TooLong {
+        /// The limit.
+        max: usize,
+    },
+    /// The socket failed.
+    #[error("read failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Parses one line (without its newline). `Ok(None)` for a blank line.
+pub(crate) fn parse_line(line: &[u8]) -> Result<Option<Line>, LineError> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let Json::Array(mut row) = serde_json::from_slice::<Json>(line)? else {
+        return Err(LineError::NotArray);
+    };
+    let command = match row.first() {
+        Some(Json::String(c)) => c.clone(),
+        Some(other) => return Ok(Some(Line::Other(other.to_string()))),
+        None => return Ok(Some(Line::Other(String::new()))),
+    };
+    let string_arg = |row: &mut Vec<Json>, at: usize, what: &str| match row.get_mut(at).map(Json::take) {
+        Some(Json::String(s)) => Ok(s),
+        other => Err(LineError::Shape(format!(
+            "{command:?}: the {what} must be a string, not {}",
+            other.map_or_else(|| "nothing".to_string(), |v| v.to_string())
+        ))),
+    };
+    Ok(Some(match command.as_str() {
+        "register" => {
+            let id = string_arg(&mut row, 1, "record id")?;
+            match row.get_mut(2).map(Json::take) {
+                Some(Json::Object(meta)) => Line::Register { id, meta },
+                _ => return Err(LineError::Shape(format!("\"register\" {id:?}: the record must be a JSON object"))),
+            }
+        }
+        "free" => Line::Free { id: string_arg(&mut row, 1, "record id")? },
+        "heartbeat" => Line::Heartbeat,
+        "synced" => Line::Synced,
+        _ => Line::Other(command),
+    }))
+}
+
+/// A node record as a registration: `role`, `version`, `host` and `port` become fields
+/// (the port is the client's own choice: [`PortRequest::Exact`]), the id is the line's, and
+/// every other key is metadata.
+///
+/// # Errors
+/// A reason when a field has the wrong type (`role` not a string, `port` not an integer
+/// in 1-65535, ...). Values are validated by the hub afterwards.
+pub(crate) fn registration_from_node(id: String, mut meta: Map<String, Json>) -> Result<Registration, String> {
+    let role = match meta.remove("role") {
+        Some(Json::String(role)) => role,
+        Some(other) => return Err(format!("role must be a string, not {other}")),
+        None => return Err("the record has no role".into()),
+    };
+    let version = match meta.remove("version") {
+        Some(Json::String(v)) => Some(v),
+        None | Some(Json::Null) => None,
+        Some(other) => return Err(format!("version must be a string, not {other}")),
+    };
+    let host = match meta.remove("host") {
+        // Node treats an empty host as none: the client's address fills it in.
+        Some(Json::String(h)) if !h.is_empty() => Some(canonical_host(h)),
+        None | Some(Json::Null) | Some(Json::String(_)) => None,
+        Some(other) => return Err(format!("host must be a string, not {other}")),
+    };
+    let port = match meta.remove("port") {
+        Some(Json::Number(n)) => match n.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|&p| p > 0) {
+            Some(p) => p,
+            None => return Err(format!("port {n} is not a port number (1-65535)")),
+        },
+        Some(other) => return Err(format!("port must be a number, not {other}")),
+        None => return Err("the record has no port".into()),
+    };
+    // The line's id is the one node uses everywhere; the copy in the record is redundant.
+    meta.remove("id");
+    let meta = meta
+        .into_iter()
+        .map(|(k, v)| serde_json::from_value::<Value>(v).map(|v| (k, v)))
+        .collect::<Result<Meta, _>>()
+        .map_err(|e| format!("metadata: {e}"))?;
+    Ok(Registration { id: Some(id), role, version, host, port: PortRequest::Exact(port), meta, incarnation: None })
+}
+
+/// A host as text, with an IPv4-mapped IPv6 address (`::ffff:10.0.0.5`) in its IPv4 form.
+///
+/// A node hub listens on a dual-stack socket and tells its IPv4 clients their address in
+/// the mapped form; a node client keeps the first address it is told for all its
+/// services. This hub tells them the plain form, so a client that moves over from a node
+/// hub announces its records with a host that must compare equal to it.
+fn canonical_host(host: String) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(ip @ IpAddr::V6(_)) if ip.to_canonical().is_ipv4() => ip.to_canonical().to_string(),
+        _ => host,
+    }
+}
+
+/// A record as node sees one: a flat object of `role`, `version` (absent when the record
+/// has none), `host`, `port`, `id` and the metadata. A metadata key named like one of these
+/// fields is shadowed by the field.
+pub(crate) fn node_meta(record: &Record) -> Map<String, Json> {
+    let mut out = Map::new();
+    for (k, v) in &record.meta {
+        if !FIELDS.contains(&k.as_str()) {
+            out.insert(k.clone(), serde_json::to_value(v).unwrap_or(Json::Null));
+        }
+    }
+    out.insert("role".into(), Json::String(record.role.to_string()));
+    if let Some(v) = &record.version {
+        out.insert("version".into(), Json::String(v.to_string()));
+    }
+    out.insert("host".into(), Json::String(record.host.clone()));
+    out.insert("port".into(), Json::from(record.port));
+    out.insert("id".into(), Json::String(record.id.to_string()));
+    out
+}
+
+fn push_line(out: &mut Vec<u8>, row: &impl serde::Serialize) {
+    if serde_json::to_writer(&mut *out, row).is_ok() {
+        out.push(b'\n');
+    }
+}
+
+fn push_register(out: &mut Vec<u8>, record: &Record) {
+    push_line(out, &("register", record.id.as_str(), node_meta(record)));
+}
+
+/// The state of one node session shared between its reader and the hub's output routing.
+///
+/// A node client sends every free it is told about back to the hub (for a record it
+/// knew), and a node hub ignores the echo once the record is gone. Here a record may be
+/// registered again under the same id (a reconnecting client) before the echo arrives, so
+/// the echo must not reach the core: the frees sent to the client are counted per id, and
+/// the client's frees of those ids are taken as their echoes.
+#[derive(Debug, Default)]
+pub(crate) struct NodeSession {
+    echoes: Mutex<HashMap<String, u32>>,
+}
+
+/// Beyond this many awaited echoes the count is reset (a client that does not echo).
+const MAX_ECHOES: usize = 65_536;
+
+impl NodeSession {
+    /// Whether `message`, addressed to this session, goes on the wire. Answers to requests
+    /// do not (node has none; refusals are logged here instead), nor does the echo of the
+    /// session's own registrations (a node hub does not echo them either). A free that
+    /// goes out is counted as an awaited echo.
+    pub(crate) fn should_send(&self, message: &HubMessage, session: SessionId, hub: &seaport_core::Hub) -> bool {
+        match message {
+            HubMessage::Rejected { code, message, .. } => {
+                tracing::warn!(%session, ?code, %message, "refused a line from a node seaport client");
+                false
+            }
+            HubMessage::Registered { .. } | HubMessage::Updated { .. } | HubMessage::Done { .. } => false,
+            // Only this session can register a record it owns: the change is its own echo.
+            HubMessage::Change(Change::Register(record)) => hub.record_owner(record.id.as_str()) != Some(session),
+            HubMessage::Change(Change::Free(record)) => {
+                self.expect_echo(record.id.as_str());
+                true
+            }
+            _ => true,
+        }
+    }
+
+    fn expect_echo(&self, id: &str) {
+        let mut echoes = self.echoes.lock().unwrap_or_else(|e| e.into_inner());
+        if echoes.len() >= MAX_ECHOES {
+            echoes.clear();
+        }
+        *echoes.entry(id.to_string()).or_default() += 1;
+    }
+
+    /// Whether a free of `id` from the client is the echo of one the hub sent it.
+    fn take_echo(&self, id: &str) -> bool {
+        let mut echoes = self.echoes.lock().unwrap_or_else(|e| e.into_inner());
+        match echoes.get_mut(id) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                true
+            }
+            Some(_) => echoes.remove(id).is_some(),
+            None => false,
+        }
+    }
+}
+
+/// The lines for `message` (none for messages node has no equivalent for).
+pub(crate) fn encode(message: &HubMessage) -> Option<Arc<[u8]>> {
+    let mut out = Vec::new();
+    match message {
+        HubMessage::Welcome { host, .. } => push_line(&mut out, &("helo", host)),
+        HubMessage::Snapshot { records, .. } => records.iter().for_each(|r| push_register(&mut out, r)),
+        HubMessage::Synced { .. } => push_line(&mut out, &["synced"]),
+        HubMessage::Change(Change::Register(r) | Change::Update(r)) => push_register(&mut out, r),
+        HubMessage::Change(Change::Free(r)) => push_line(&mut out, &("free", r.id.as_str())),
+        HubMessage::Heartbeat => out.extend_from_slice(HEARTBEAT_LINE),
+        _ => {}
+    }
+    (!out.is_empty()).then(|| out.into())
+}
+
+/// Splits a byte stream into lines of at most `max` bytes.
+struct LineReader<R> {
+    reader: R,
+    buf: Vec<u8>,
+    /// Start of the unread bytes.
+    start: usize,
+    /// Bytes after `start` already known to hold no newline.
+    scanned: usize,
+    max: usize,
+}
+
+impl<R: AsyncRead + Unpin> LineReader<R> {
+    fn new(reader: R, already_read: &[u8], max: usize) -> Self {
+        LineReader { reader, buf: already_read.to_vec(), start: 0, scanned: 0, max }
+    }
+
+    /// The next line without its `\n` (or `\r\n`); `None` at the end of the stream.
+    async fn next_line(&mut self) -> Result<Option<Vec<u8>>, LineError> {
+        loop {
+            let unread = &self.buf[self.start..];
+            if let Some(at) = unread[self.scanned..].iter().position(|&b| b == b'\n') {
+                let end = self.start + self.scanned + at;
+                let mut line = self.buf[self.start..end].to_vec();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                self.start = end + 1;
+                self.scanned = 0;
+                return Ok(Some(line));
+            }
+            self.scanned = unread.len();
+            if self.scanned > self.max {
+                return Err(LineError::TooLong { max: self.max });
+            }
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            let filled = self.buf.len();
+            self.buf.resize(filled + READ_CHUNK, 0);
+            let n = self.reader.read(&mut self.buf[filled..]).await;
+            self.buf.truncate(filled + *n.as_ref().unwrap_or(&0));
+            if n? == 0 {
+                // Node ends every line with a newline: a partial last line is dropped.
+                return Ok(None);
+            }
+        }
+    }
+}
+
+/// Serves one node seaport connection whose first bytes, already read, are `first`.
+pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, first: &[u8]) {
+    let config = shared.config();
+    let max_line = LINE_OVERHEAD + config.core.limits.meta.max_bytes;
+    let heartbeat = config.core.heartbeat.max(Duration::from_millis(1));
+    let subscribe = |hub: &mut seaport_core::Hub, now, session| {
+        let pattern = "*".to_string();
+        hub.handle_message(
+            now,
+            session,
+            None,
+            ClientMessage::Subscribe { request: 0, subscription: SubscriptionId(0), pattern },
+        );
+    };
+    let node = Arc::new(NodeSession::default());
+    let opened = server::open_json_lines_session(&shared, &stream, peer, Arc::clone(&node), subscribe);
+    let Some((session, mut tx, rx)) = opened else {
+        tracing::warn!(%peer, "the hub is stopping or at its connection limit; closing a node seaport connection");
+        let _ = stream.shutdown(Shutdown::Both);
+        return;
+    };
+    tracing::debug!(%session, %peer, "node seaport client (JSON lines)");
+    async_std::task::spawn(write_loop(rx, stream.clone(), heartbeat));
+
+    let mut reader = LineReader::new(stream.clone(), first, max_line);
+    let mut synced = false;
+    let mut request = 0u64;
+    loop {
+        let parsed = match reader.next_line().await {
+            Ok(Some(line)) => parse_line(&line),
+            Ok(None) => break,
+            Err(e) => Err(e),
+        };
+        let line = match parsed {
+            Ok(Some(line)) => line,
+            Ok(None) => continue,
+            Err(LineError::Io(e)) => {
+                tracing::debug!(%session, %peer, error = %e, "node seaport connection failed");
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(%session, %peer, error = %e, "bad line from a node seaport client; closing the connection");
+                break;
+            }
+        };
+        request += 1;
+        // The id of a record sent again before the client's `synced` (after a reconnect).
+        let mut remembered = None;
+        let message = match line {
+            Line::Register { id, meta } => {
+                if !synced {
+                    remembered = Some(id.clone());
+                }
+                match registration_from_node(id.clone(), meta) {
+                    Ok(registration) => ClientMessage::Announce { request, registration, reannounced: !synced },
+                    Err(reason) => {
+                        tracing::warn!(%session, %peer, %id, %reason, "refused a record from a node seaport client");
+                        ClientMessage::Heartbeat
+                    }
+                }
+            }
+            Line::Free { id } if node.take_echo(&id) => {
+                tracing::trace!(%session, %id, "a node client's echo of a free");
+                ClientMessage::Heartbeat
+            }
+            Line::Free { id } => {
+                let freed = shared.with_core(|hub, now| {
+                    // Node ignores frees of records it does not know; so does this hub, quietly.
+                    if hub.registry().get(&id).is_none() {
+                        tracing::debug!(%session, %id, "a node client freed an unknown record");
+                        hub.handle_message(now, session, None, ClientMessage::Heartbeat);
+                        return false;
+                    }
+                    hub.handle_message(now, session, None, ClientMessage::Free { request, id: id.clone() });
+                    hub.registry().get(&id).is_none()
+                });
+                // The client dropped the record itself: it will not echo the hub's free.
+                if freed {
+                    node.take_echo(&id);
+                }
+                continue;
+            }
+            Line::Heartbeat => ClientMessage::Heartbeat,
+            Line::Synced => {
+                synced = true;
+                ClientMessage::Heartbeat
+            }
+            Line::Other(command) => {
+                tracing::debug!(%session, %command, "ignored a line from a node seaport client");
+                ClientMessage::Heartbeat
+            }
+        };
+        shared.with_core(|hub, now| {
+            hub.handle_message(now, session, None, message);
+            // A remembered record the hub did not take (a dead service's, or a refused
+            // one): the client drops it too. Sent under the lock, so in order with
+            // everything else the session gets.
+            if let Some(id) = remembered.filter(|id| hub.registry().get(id).is_none()) {
+                let mut line = Vec::new();
+                push_line(&mut line, &("free", id.as_str()));
+                node.expect_echo(&id);
+                let _ = tx.try_send(line.into());
+            }
+        });
+    }
+    drop(tx);
+    server::end_session(&shared, session);
+}
+
+/// Sends what the hub queued for the connection, and `["heartbeat"]` every `heartbeat`
+/// whatever else was sent: a node client counts only heartbeat lines.
+async fn write_loop(mut rx: mpsc::Receiver<Arc<[u8]>>, mut stream: TcpStream, heartbeat: Duration) {
+    let mut next_beat = Instant::now() + heartbeat;
+    let mut buf = Vec::with_capacity(64 * 1024);
+    loop {
+        let wait = next_beat.saturating_duration_since(Instant::now());
+        match async_std::future::timeout(wait, rx.next()).await {
+            Ok(Some(lines)) => {
+                buf.extend_from_slice(&lines);
+                while buf.len() < 256 * 1024 {
+                    match rx.try_recv() {
+                        Ok(lines) => buf.extend_from_slice(&lines),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {}
+        }
+        let now = Instant::now();
+        if now >= next_beat {
+            buf.extend_from_slice(HEARTBEAT_LINE);
+            next_beat = now + heartbeat;
+        }
+        if stream.write_all(&buf).await.is_err() {
+            break;
+        }
+        buf.clear();
+    }
+    let _ = stream.flush().await;
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+#[cfg(test)]
+mod tests {
+    use seaport_core::{HubId, RecordId, Role};
+    use serde_json::json;
+
+    use super::*;
+
+    fn object(v: Json) -> Map<String, Json> {
+        match v {
+            Json::Object(m) => m,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    fn record_of(reg: Registration) -> Record {
+        Record {
+            id: RecordId::new(reg.id.unwrap()).unwrap(),
+            role: Role::new(reg.role).unwrap(),
+            version: reg.version.map(|v| v.parse().unwrap()),
+            host: reg.host.unwrap_or_else(|| "10.0.0.1".into()),
+            port: match reg.port {
+                PortRequest::Exact(p) => p,
+                other => panic!("{other:?}"),
+            },
+            meta: reg.meta,
+            origin: HubId(1),
+            incarnation: 1,
+        }
+    }
+
+    #[test]
+    fn node_records_round_trip_with_every_key() {
+        let node = json!({
+            "role": "web", "version": "1.2.3", "host": "10.0.0.5", "port": 10080, "id": "ABC",
+            "color": "blue", "weight": 3, "ratio": 0.25, "big": 18446744073709551615u64, "neg": -7,
+            "on": true, "none": null, "tags": ["a", 1, [2, {"b": null}]],
+            "nested": {"x": {"y": [1.5, "z"]}, "empty": {}}
+        });
+        let reg = registration_from_node("ABC".into(), object(node.clone())).unwrap();
+        assert_eq!(reg.role, "web");
+        assert_eq!(reg.version.as_deref(), Some("1.2.3"));
+        assert_eq!(reg.host.as_deref(), Some("10.0.0.5"));
+        assert_eq!(reg.port, PortRequest::Exact(10080));
+        assert_eq!(reg.id.as_deref(), Some("ABC"));
+        assert_eq!(reg.meta.len(), 9, "{:?}", reg.meta);
+        assert_eq!(reg.meta["weight"], Value::Int(3));
+        assert_eq!(reg.meta["ratio"], Value::Float(0.25));
+        assert!(!reg.meta.contains_key("role") && !reg.meta.contains_key("port"));
+        let mut back = node_meta(&record_of(reg));
+        // Beyond i64 a number is a float, as it is to node (every JS number is a double).
+        assert_eq!(back.remove("big"), Some(json!(18446744073709551615.0f64)));
+        let mut node = object(node);
+        node.remove("big");
+        assert_eq!(back, node);
+    }
+
+    #[test]
+    fn records_without_version_or_host() {
+        let reg = registration_from_node("x".into(), object(json!({"role": "db", "port": 5432, "host": ""}))).unwrap();
+        assert_eq!((reg.version, reg.host), (None, None));
+        let record = record_of(registration_from_node("x".into(), object(json!({"role": "db", "port": 1}))).unwrap());
+        let node = node_meta(&record);
+        assert!(!node.contains_key("version"), "{node:?}");
+        assert_eq!(Json::Object(node), json!({"role": "db", "host": "10.0.0.1", "port": 1, "id": "x"}));
+    }
+
+    #[test]
+    fn record_fields_shadow_metadata_keys() {
+        let mut record =
+            record_of(registration_from_node("x".into(), object(json!({"role": "r", "port": 9}))).unwrap());
+        record.meta.insert("port".into(), Value::from("not this"));
+        record.meta.insert("env".into(), Value::from("prod"));
+        let node = node_meta(&record);
+        assert_eq!(node["port"], json!(9));
+        assert_eq!(node["env"], json!("prod"));
+    }
+
+    #[test]
+    fn fields_of_the_wrong_type_are_refused() {
+        let refused = |v: Json| registration_from_node("x".into(), object(v)).unwrap_err();
+        assert!(refused(json!({"port": 1})).contains("no role"));
+        assert!(refused(json!({"role": 5, "port": 1})).contains("role"));
+        assert!(refused(json!({"role": "r"})).contains("no port"));
+        assert!(refused(json!({"role": "r", "port": "80"})).contains("port"));
+        assert!(refused(json!({"role": "r", "port": 0})).contains("port"));
+        assert!(refused(json!({"role": "r", "port": 70000})).contains("port"));
+        assert!(refused(json!({"role": "r", "port": 80.5})).contains("port"));
+        assert!(refused(json!({"role": "r", "port": 80, "version": 1})).contains("version"));
+        assert!(refused(json!({"role": "r", "port": 80, "host": ["h"]})).contains("host"));
+    }
+
+    #[test]
+    fn lines_parse() {
+        let reg = parse_line(br#"["register","ID",{"role":"web","port":1}]"#).unwrap().unwrap();
+        assert_eq!(reg, Line::Register { id: "ID".into(), meta: object(json!({"role":"web","port":1})) });
+        assert_eq!(parse_line(br#"["free","ID"]"#).unwrap(), Some(Line::Free { id: "ID".into() }));
+        assert_eq!(parse_line(br#" ["synced"] "#).unwrap(), Some(Line::Synced));
+        assert_eq!(parse_line(br#"["heartbeat"]"#).unwrap(), Some(Line::Heartbeat));
+        assert_eq!(parse_line(br#"["helo","1.2.3.4"]"#).unwrap(), Some(Line::Other("helo".into())));
+        assert_eq!(parse_line(b"[]").unwrap(), Some(Line::Other(String::new())));
+        assert_eq!(parse_line(b"[1]").unwrap(), Some(Line::Other("1".into())));
+        assert_eq!(parse_line(b"  ").unwrap(), None);
+        assert!(matches!(parse_line(b"[\"synced\""), Err(LineError::Json(_))));
+        assert!(matches!(parse_line(b"{\"a\":1}"), Err(LineError::NotArray)));
+        assert!(matches!(parse_line(b"\"register\""), Err(LineError::NotArray)));
+        assert!(matches!(parse_line(br#"["register",{}]"#), Err(LineError::Shape(_))));
+        assert!(matches!(parse_line(br#"["register","id"]"#), Err(LineError::Shape(_))));
+        assert!(matches!(parse_line(br#"["register","id",[]]"#), Err(LineError::Shape(_))));
+        assert!(matches!(parse_line(br#"["free",7]"#), Err(LineError::Shape(_))));
+    }
+
+    #[test]
+    fn hub_messages_become_node_lines() {
+        let record = Arc::new(record_of(
+            registration_from_node("ID".into(), object(json!({"role": "web", "version": "1.0.0", "port": 80})))
+                .unwrap(),
+        ));
+        let text = |m: HubMessage| encode(&m).map(|b| String::from_utf8(b.to_vec()).unwrap());
+        let welcome = HubMessage::Welcome { hub: HubId(1), host: "1.2.3.4".into(), heartbeat_ms: 1, timeout_ms: 3 };
+        assert_eq!(text(welcome).unwrap(), "[\"helo\",\"1.2.3.4\"]\n");
+        let snapshot =
+            HubMessage::Snapshot { subscription: SubscriptionId(0), records: vec![record.clone(), record.clone()] };
+        let lines = text(snapshot).unwrap();
+        assert_eq!(lines.lines().count(), 2);
+        let first: Json = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+        assert_eq!(
+            first,
+            json!(["register", "ID", {"role": "web", "version": "1.0.0", "host": "10.0.0.1", "port": 80, "id": "ID"}])
+        );
+        assert_eq!(text(HubMessage::Synced { subscription: SubscriptionId(0) }).unwrap(), "[\"synced\"]\n");
+        assert!(text(HubMessage::Change(Change::Update(record.clone()))).unwrap().starts_with("[\"register\",\"ID\","));
+        assert_eq!(text(HubMessage::Change(Change::Free(record))).unwrap(), "[\"free\",\"ID\"]\n");
+        assert_eq!(text(HubMessage::Heartbeat).unwrap(), "[\"heartbeat\"]\n");
+        assert_eq!(text(HubMessage::Done { request: 1 }), None);
+        assert_eq!(text(HubMessage::Snapshot { subscription: SubscriptionId(0), records: vec![] }), None);
+    }
+
+    #[async_std::test]
+    async fn lines_are_split_and_bounded() {
+        let input: &[u8] = b"[\"a\"]\r\n\n[\"b\"]\n[\"partial";
+        let mut reader = LineReader::new(input, b"", 100);
+        assert_eq!(reader.next_line().await.unwrap().unwrap(), b"[\"a\"]");
+        assert_eq!(reader.next_line().await.unwrap().unwrap(), b"");
+        assert_eq!(reader.next_line().await.unwrap().unwrap(), b"[\"b\"]");
+        assert!(reader.next_line().await.unwrap().is_none());
+
+        let mut reader = LineReader::new(&b"23]\n"[..], b"[1", 100);
+        assert_eq!(reader.next_line().await.unwrap().unwrap(), b"[123]");
+
+        let long = vec![b'x'; 100_000];
+        let mut reader = LineReader::new(&long[..], b"[", 1000);
+        assert!(matches!(reader.next_line().await, Err(LineError::TooLong { max: 1000 })));
+    }
+}

@@ -1,0 +1,72 @@
+// A client of the real npm `seaport` package, driven by a Rust test: commands arrive on
+// stdin and events leave on stdout, one JSON object per line.
+//
+// usage: node driver.js SEAPORT_MODULE_DIR HUB_PORT [OPTIONS_JSON]
+//
+// commands: {"cmd": "register", "role": "web@1.2.3", "meta": {...}, "listen": true, "tag": "t"}
+//           {"cmd": "free", "id": "..."}
+//           {"cmd": "query", "pattern": "web@1.x", "tag": "t"}
+//           {"cmd": "get", "pattern": "web@1.x", "tag": "t"}
+//           {"cmd": "close"}
+// events:   connect, disconnect, address, synced, register, free (from seaport's own
+//           events), registered, freed, query, got, closed (answers to commands).
+'use strict';
+var seaport = require(process.argv[2]);
+var net = require('net');
+var readline = require('readline');
+
+var options = JSON.parse(process.argv[4] || '{}');
+var ports = seaport.connect('127.0.0.1', Number(process.argv[3]), options);
+
+function out(event) {
+    process.stdout.write(JSON.stringify(event) + '\n');
+}
+
+ports.on('connect', function () { out({ event: 'connect' }); });
+ports.on('disconnect', function () { out({ event: 'disconnect' }); });
+ports.on('address', function (host) { out({ event: 'address', host: host }); });
+ports.on('synced', function () { out({ event: 'synced' }); });
+ports.on('register', function (meta, id) { out({ event: 'register', id: id, meta: meta }); });
+ports.on('free', function (meta, id) { out({ event: 'free', id: id, meta: meta || null }); });
+
+var servers = [];
+
+readline.createInterface({ input: process.stdin }).on('line', function (line) {
+    var c = JSON.parse(line);
+    if (c.cmd === 'register') {
+        // seaport's documented flow: take the port it picks, then listen on it.
+        var meta = ports.registerMeta(c.role, c.meta || {});
+        var done = function () {
+            out({ event: 'registered', tag: c.tag, id: meta.id, port: meta.port });
+        };
+        if (c.listen) {
+            var server = net.createServer(function (socket) {
+                socket.end('hello from ' + c.role + '\n');
+            });
+            server.on('error', function (e) { out({ event: 'error', message: String(e) }); });
+            server.listen(meta.port, done);
+            servers.push(server);
+        }
+        else done();
+    }
+    else if (c.cmd === 'free') {
+        ports.free(c.id);
+        out({ event: 'freed', id: c.id });
+    }
+    else if (c.cmd === 'query') {
+        out({ event: 'query', tag: c.tag, rows: ports.query(c.pattern) });
+    }
+    else if (c.cmd === 'get') {
+        ports.get(c.pattern, function (rows) {
+            out({ event: 'got', tag: c.tag, rows: rows });
+        });
+    }
+    else if (c.cmd === 'close') {
+        ports.close();
+        servers.forEach(function (s) { s.close(); });
+        out({ event: 'closed' });
+    }
+});
+
+// The test went away: so do we.
+process.stdin.on('end', function () { process.exit(0); });
