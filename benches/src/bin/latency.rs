@@ -2,7 +2,10 @@
 //! hub-restart healing. Prints a table; used for docs/benchmarks.md.
 //!
 //! Run: `cargo run --release -p seaport-benches --bin latency -- [SAMPLES] [CLIENTS]`
-//! (defaults 1000 samples, 100 clients for the restart test).
+//! (defaults 1000 samples, 100 clients for the restart test). A second part runs a
+//! chain of three peered hubs: latency from a register on the first to a watcher on the
+//! third, and the time until 1 000 registrations of the middle hub's clients are back
+//! on the other two after the middle hub stops.
 
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
@@ -140,9 +143,88 @@ async fn run(samples: usize, clients: usize) {
     hub.shutdown().await;
 }
 
+/// A chain of three peered hubs: register-on-A to watcher-on-C latency, then the time
+/// until every registration of the middle hub's clients is back after it is stopped.
+async fn mesh(samples: usize, registrations: usize) {
+    let config = |index| {
+        let mut c = HubConfig::default();
+        c.core.port_partition = (index, 3);
+        c
+    };
+    let a = Hub::bind("127.0.0.1:0", config(0)).await.expect("bind");
+    let b = Hub::bind("127.0.0.1:0", config(1)).await.expect("bind");
+    let c = Hub::bind("127.0.0.1:0", config(2)).await.expect("bind");
+    let (a_addr, b_addr, c_addr) = (a.local_addr().to_string(), b.local_addr().to_string(), c.local_addr().to_string());
+    a.peer(b_addr.clone());
+    c.peer(b_addr.clone());
+    while b.peer_count() < 2 {
+        async_std::task::sleep(Duration::from_millis(5)).await;
+    }
+    let client_config = ClientConfig { check_local_ports: false, ..ClientConfig::default() };
+    let watcher = Client::connect(&[&c_addr], client_config.clone()).expect("client");
+    let mut watch = watcher.watch("mesh").await.expect("watch");
+    let service = Client::connect(&[&a_addr], client_config.clone()).expect("client");
+    let mut through = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let start = Instant::now();
+        let record = service.register(&format!("mesh@1.0.{i}"), RegisterOptions::default()).await.expect("register");
+        loop {
+            if let Change::Register(r) = next_change(&mut watch).await {
+                if r.id == record.id {
+                    break;
+                }
+            }
+        }
+        through.push(start.elapsed());
+        service.free(record.id.as_str()).await.expect("free");
+    }
+    report("register on A -> watcher on C via B", through);
+
+    // Clients of B with `registrations` records in all, spread over 100 clients.
+    let per_client = registrations.div_ceil(100).max(1);
+    let mut clients = Vec::new();
+    for i in 0..registrations.div_ceil(per_client) {
+        let client = Client::connect(&[&b_addr], client_config.clone()).expect("client");
+        for j in 0..per_client {
+            client.register(&format!("b{i}x{j}"), RegisterOptions::default()).await.expect("register");
+        }
+        client.query("seaport").await.expect("learn the hubs");
+        clients.push(client);
+    }
+    let expected = registrations.div_ceil(per_client) * per_client;
+    let count = |hub: &Hub| hub.records().iter().filter(|r| r.role.as_str().starts_with('b')).count();
+    while count(&a) < expected || count(&c) < expected {
+        async_std::task::sleep(Duration::from_millis(5)).await;
+    }
+    let start = Instant::now();
+    b.shutdown().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // First the records drop (they came through B), then they come back.
+    while count(&a) == expected && start.elapsed() < Duration::from_secs(1) {
+        async_std::task::sleep(Duration::from_millis(1)).await;
+    }
+    while count(&a) < expected || count(&c) < expected {
+        assert!(Instant::now() < deadline, "failover did not complete within 60 s");
+        async_std::task::sleep(Duration::from_millis(2)).await;
+    }
+    println!(
+        "{:<32} registrations={expected} back on both surviving hubs in {:.1?}",
+        "middle hub stopped -> failover",
+        start.elapsed()
+    );
+    for client in clients {
+        client.close().await;
+    }
+    service.close().await;
+    watcher.close().await;
+    a.shutdown().await;
+    c.shutdown().await;
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let samples = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let clients = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
     async_std::task::block_on(run(samples, clients));
+    async_std::task::block_on(mesh(samples.min(500), 1000));
 }
