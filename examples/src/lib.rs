@@ -9,6 +9,7 @@
 //! | `router` | [`router`] | an HTTP reverse proxy routing on `Host` to versioned backends |
 //! | `versions` | [`versions`] | node-semver ranges in queries |
 //! | `authorized_keys` | [`authorized_keys`] | a keyed hub: who may register, and who may still query |
+//! | `multi_hub` | [`multi_hub`] | two peered hubs: a service survives losing the hub it registered on |
 //! | `embedding` | [`embedding`] | `seaport-core` alone: registry, ranges, the sans-I/O hub on a virtual clock |
 //!
 //! Run one with `cargo run -p seaport-examples --example NAME`. The [`http`] module holds
@@ -22,6 +23,7 @@ use seaport_net::{ClientConfig, Hub, HubConfig};
 pub mod authorized_keys;
 pub mod embedding;
 pub mod http;
+pub mod multi_hub;
 pub mod router;
 pub mod service;
 pub mod versions;

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use seaport_core::{Change, ErrorCode, Event};
 use seaport_examples::http::{self, TextService};
 use seaport_examples::router::{serve_router, Routes};
-use seaport_examples::{authorized_keys, embedding, router, service, versions};
+use seaport_examples::{authorized_keys, embedding, multi_hub, router, service, versions};
 use seaport_net::{Client, ClientConfig, ClientError, Hub, HubConfig};
 
 const TEST_DEADLINE: Duration = Duration::from_secs(20);
@@ -199,4 +199,25 @@ fn router_rejects_a_malformed_request() {
         client.close().await;
         hub.shutdown().await;
     });
+}
+
+#[test]
+fn multi_hub_service_survives_losing_its_hub() {
+    let outcome = with_deadline(multi_hub::run()).unwrap();
+    let [hub1, hub2] = &outcome.hubs;
+    let [id1, id2] = outcome.hub_ids;
+    assert_ne!(hub1, hub2);
+    assert_ne!(id1, id2);
+    // Registered through hub 1, found by the client of hub 2 through the peering.
+    assert_eq!(outcome.registered.origin, id1);
+    assert_eq!(outcome.before.name(), "web@1.2.3");
+    assert_eq!((&outcome.before.id, outcome.before.port), (&outcome.registered.id, outcome.registered.port));
+    assert_eq!(outcome.before.origin, id1);
+    // Hub 1 gone: the service moved to hub 2 and registered again, same id and port.
+    assert_eq!(&outcome.moved_to, hub2);
+    assert_eq!(outcome.after.name(), "web@1.2.3");
+    assert_eq!((&outcome.after.id, outcome.after.port), (&outcome.registered.id, outcome.registered.port));
+    assert_eq!(outcome.after.host, outcome.registered.host);
+    assert_eq!(outcome.after.origin, id2);
+    assert_eq!(outcome.bodies, ["beep boop\r\n", "beep boop\r\n"]);
 }

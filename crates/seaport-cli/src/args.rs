@@ -91,9 +91,18 @@ pub struct ListenArgs {
     /// [default: 3 x heartbeat].
     #[structopt(long, value_name = "MS")]
     pub timeout: Option<u64>,
-    /// Another hub to peer with (repeatable). Accepted, but peering is not implemented yet.
-    #[structopt(long = "peer", value_name = "HOST:PORT", number_of_values = 1)]
+    /// Another hub to peer with (repeatable): records flow both ways, and the link is
+    /// kept up, reconnecting to this address or any hub learned through the mesh.
+    #[structopt(long = "peer", value_name = "HOST:PORT", number_of_values = 1, parse(try_from_str = parse_hub))]
     pub peers: Vec<String>,
+    /// The address clients and peers should use to reach this hub (published as a record
+    /// of role `seaport`) [default: learned from the first peer, if any].
+    #[structopt(long, value_name = "HOST:PORT", parse(try_from_str = parse_advertise))]
+    pub advertise: Option<(String, u16)>,
+    /// Assign only the I-th of N shares of each port range (0 <= I < N). Give peered hubs
+    /// distinct I with the same N so they never assign one port twice on a host.
+    #[structopt(long, value_name = "I/N", default_value = "0/1", parse(try_from_str = parse_partition))]
+    pub port_partition: (u16, u16),
     /// Most connections open at once.
     #[structopt(long, value_name = "N")]
     pub max_connections: Option<usize>,
@@ -283,6 +292,37 @@ fn parse_hub(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// `HOST:PORT` to advertise: a host and a port from 1 to 65535.
+fn parse_advertise(text: &str) -> Result<(String, u16), String> {
+    let (host, port) = text.rsplit_once(':').ok_or_else(|| format!("expected HOST:PORT, got {text:?}"))?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    if host.is_empty() {
+        return Err(format!("expected HOST:PORT, got {text:?} (no host)"));
+    }
+    seaport_core::record::validate_host(host).map_err(|e| format!("cannot advertise {text:?}: {e}"))?;
+    match port.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("expected HOST:PORT with a port from 1 to 65535, got {text:?}")),
+        Ok(port) => Ok((host.to_string(), port)),
+    }
+}
+
+/// `I/N`: the I-th of N port shares, 0 <= I < N.
+fn parse_partition(text: &str) -> Result<(u16, u16), String> {
+    let (index, count) =
+        text.split_once('/').ok_or_else(|| format!("expected a port partition I/N such as 0/3, got {text:?}"))?;
+    let index: u16 =
+        index.trim().parse().map_err(|_| format!("port partition {text:?}: index {index:?} is not a number"))?;
+    let count: u16 =
+        count.trim().parse().map_err(|_| format!("port partition {text:?}: count {count:?} is not a number"))?;
+    if count == 0 {
+        return Err(format!("port partition {text:?}: the count N must be at least 1"));
+    }
+    if index >= count {
+        return Err(format!("port partition {text:?}: the index I must be below the count N (0 <= I < {count})"));
+    }
+    Ok((index, count))
+}
+
 /// A port a service can listen on: 1-65535.
 fn parse_port(text: &str) -> Result<u16, String> {
     match text.parse::<u16>() {
@@ -364,6 +404,17 @@ mod tests {
         assert!(parse_hub("[::1]:9090").is_ok());
         assert!(parse_hub("9090").is_err());
         assert!(parse_hub("h:x").is_err());
+        assert_eq!(parse_partition("1/3"), Ok((1, 3)));
+        assert_eq!(parse_partition("0/1"), Ok((0, 1)));
+        assert!(parse_partition("3/3").unwrap_err().contains("below the count"));
+        assert!(parse_partition("0/0").unwrap_err().contains("at least 1"));
+        assert!(parse_partition("x/3").is_err());
+        assert!(parse_partition("2").is_err());
+        assert_eq!(parse_advertise("10.0.0.5:9090"), Ok(("10.0.0.5".to_string(), 9090)));
+        assert_eq!(parse_advertise("[::1]:9090"), Ok(("::1".to_string(), 9090)));
+        assert!(parse_advertise("h:0").is_err());
+        assert!(parse_advertise(":9090").is_err());
+        assert!(parse_advertise("9090").is_err());
     }
 
     #[test]

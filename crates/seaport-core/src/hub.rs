@@ -80,6 +80,13 @@ pub struct Limits {
     pub recently_freed_ports: usize,
     /// Most records per [`HubMessage::Snapshot`] (a snapshot is also cut at about 256 KiB).
     pub snapshot_chunk: usize,
+    /// Requests one client session may make per second, on average (heartbeats are
+    /// free; peer links are not limited). Over the rate, requests are refused with
+    /// [`ErrorCode::RateLimited`].
+    pub max_requests_per_second: u32,
+    /// Requests a session may make in a burst above the rate (enough for a client to
+    /// register all its services again after a reconnect).
+    pub max_request_burst: u32,
 }
 
 impl Default for Limits {
@@ -90,6 +97,8 @@ impl Default for Limits {
             meta: MetaLimits::default(),
             recently_freed_ports: DEFAULT_RECENTLY_FREED,
             snapshot_chunk: 256,
+            max_requests_per_second: 2_000,
+            max_request_burst: 8_192,
         }
     }
 }
@@ -239,6 +248,9 @@ pub struct Transmit {
 struct Session {
     kind: SessionKind,
     host: String,
+    /// Request budget in thousandths of a request, refilled at the rate (token bucket).
+    budget: u64,
+    budget_at: Timestamp,
     deadline: Timestamp,
     records: BTreeSet<RecordId>,
     subscriptions: BTreeMap<SubscriptionId, Pattern>,
@@ -385,7 +397,15 @@ impl Hub {
         let deadline = now + self.config.timeout;
         self.sessions.insert(
             session,
-            Session { kind, host: host.clone(), deadline, records: BTreeSet::new(), subscriptions: BTreeMap::new() },
+            Session {
+                kind,
+                host: host.clone(),
+                budget: u64::from(self.config.limits.max_request_burst) * 1000,
+                budget_at: now,
+                deadline,
+                records: BTreeSet::new(),
+                subscriptions: BTreeMap::new(),
+            },
         );
         self.leases.insert((deadline, session));
         if kind == SessionKind::Peer {
@@ -422,6 +442,18 @@ impl Hub {
     ) {
         if !self.renew(now, session) {
             return;
+        }
+        if !matches!(message, ClientMessage::Heartbeat | ClientMessage::Peer(_)) && !self.spend_budget(now, session) {
+            let max = self.config.limits.max_requests_per_second;
+            let message_text = format!("more than {max} requests per second on this connection; slow down");
+            self.events.push_back(Event::Rejected {
+                session,
+                code: ErrorCode::RateLimited,
+                message: message_text.clone(),
+            });
+            let request = message.request();
+            return self
+                .send(session, HubMessage::Rejected { request, code: ErrorCode::RateLimited, message: message_text });
         }
         match message {
             ClientMessage::Register { request, registration } => match self.register(session, signer, registration) {
@@ -559,6 +591,25 @@ impl Hub {
     }
 
     // ---- internals ----
+
+    /// Takes one request from the session's budget; `false` when it is spent.
+    fn spend_budget(&mut self, now: Timestamp, session: SessionId) -> bool {
+        let limits = &self.config.limits;
+        let (rate, burst) = (u64::from(limits.max_requests_per_second), u64::from(limits.max_request_burst) * 1000);
+        let Some(s) = self.sessions.get_mut(&session) else { return false };
+        if s.kind == SessionKind::Peer {
+            return true;
+        }
+        // `rate` requests a second is `rate` thousandths of a request a millisecond.
+        let elapsed = now.as_millis().saturating_sub(s.budget_at.as_millis());
+        s.budget = s.budget.saturating_add(elapsed.saturating_mul(rate)).min(burst);
+        s.budget_at = s.budget_at.max(now);
+        if s.budget < 1000 {
+            return false;
+        }
+        s.budget -= 1000;
+        true
+    }
 
     fn renew(&mut self, now: Timestamp, session: SessionId) -> bool {
         let Some(s) = self.sessions.get_mut(&session) else { return false };

@@ -139,6 +139,21 @@ pub enum PeerMessage {
     },
 }
 
+impl ClientMessage {
+    /// The request id the answer will carry, if the message has one.
+    pub fn request(&self) -> Option<RequestId> {
+        match self {
+            ClientMessage::Register { request, .. }
+            | ClientMessage::Free { request, .. }
+            | ClientMessage::Update { request, .. }
+            | ClientMessage::Subscribe { request, .. }
+            | ClientMessage::Unsubscribe { request, .. }
+            | ClientMessage::Announce { request, .. } => Some(*request),
+            ClientMessage::Heartbeat | ClientMessage::Peer(_) => None,
+        }
+    }
+}
+
 /// A change to a record, sent to every session subscribed to a pattern it matches.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Change {

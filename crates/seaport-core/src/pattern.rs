@@ -234,16 +234,21 @@ impl fmt::Display for Pattern {
             write!(f, "@{}", self.range_text)?;
         }
         let mut sep = '?';
-        if let Some(host) = &self.host {
-            write!(f, "{sep}host={host}")?;
-            sep = '&';
-        }
         for (k, v) in &self.meta {
+            // Raw only if it reads back the same and cannot run into the next filter: a
+            // value starting with `"` opens a quoted value, which may hold `&`.
             match v {
-                Value::String(s) if Value::parse_loose(s) == *v && !s.contains('&') => write!(f, "{sep}meta.{k}={s}")?,
+                Value::String(s) if Value::parse_loose(s) == *v && !s.contains('&') && !s.starts_with('"') => {
+                    write!(f, "{sep}meta.{k}={s}")?
+                }
                 _ => write!(f, "{sep}meta.{k}={v}")?,
             }
             sep = '&';
+        }
+        // Last: a host is kept as written, quotes included, so one starting with `"`
+        // extends to the end of the pattern when read back.
+        if let Some(host) = &self.host {
+            write!(f, "{sep}host={host}")?;
         }
         Ok(())
     }

@@ -27,6 +27,8 @@ fn config(args: &ListenArgs) -> Result<HubConfig> {
     if let Some(n) = args.max_connections {
         config.max_connections = n;
     }
+    config.core.advertise = args.advertise.clone();
+    config.core.port_partition = args.port_partition;
     if let Some(bytes) = args.max_frame {
         config.max_frame = bytes;
     }
@@ -55,9 +57,6 @@ fn config(args: &ListenArgs) -> Result<HubConfig> {
 
 pub async fn run(args: ListenArgs) -> Result<()> {
     let config = config(&args)?;
-    if !args.peers.is_empty() {
-        tracing::warn!(peers = ?args.peers, "peering is not implemented yet; running as a single hub");
-    }
     if config.authorized.is_empty() {
         tracing::info!("no authorized keys given: the hub is open, anyone may register and free");
     }
@@ -68,6 +67,10 @@ pub async fn run(args: ListenArgs) -> Result<()> {
         format!("{}:{}", args.bind, args.port)
     };
     let hub = Hub::bind(addr.as_str(), config).await?;
+    for peer in &args.peers {
+        tracing::info!(%peer, "peering");
+        hub.peer(peer.as_str());
+    }
     let ready = format!("seaport listening on {}", hub.local_addr());
     // A closed stdout must not take the hub down with it.
     if let Err(e) = output::line(&mut std::io::stdout().lock(), &ready) {

@@ -6,7 +6,6 @@ use crate::harness::{run, Hub, Proc};
 fn listen_reports_its_port_and_stops_cleanly_on_sigterm() {
     let mut hub = Hub::start(&["--heartbeat", "500", "--peer", "127.0.0.1:1"]);
     assert_eq!(hub.proc.lines().len(), 1, "only the ready line on stdout");
-    hub.proc.wait_stderr("peering is not implemented yet");
     assert!(hub.query("*").is_empty());
     hub.proc.signal(Signal::TERM);
     assert!(hub.proc.wait().success(), "{}", hub.proc.stderr());
@@ -42,6 +41,14 @@ fn listen_rejects_bad_key_files_and_timeouts() {
     assert!(out.error().contains("junk.json"), "{}", out.stderr);
     let out = run(&["listen", "0", "--heartbeat", "1000", "--timeout", "500"]).failed();
     assert!(out.stderr.contains("--timeout"), "{}", out.stderr);
+    let out = run(&["listen", "0", "--port-partition", "3/3"]).failed();
+    assert!(out.stderr.contains("index I must be below the count N"), "{}", out.stderr);
+    let out = run(&["listen", "0", "--port-partition", "0/0"]).failed();
+    assert!(out.stderr.contains("count N must be at least 1"), "{}", out.stderr);
+    let out = run(&["listen", "0", "--advertise", "10.0.0.5"]).failed();
+    assert!(out.stderr.contains("expected HOST:PORT"), "{}", out.stderr);
+    let out = run(&["listen", "0", "--peer", "nohost"]).failed();
+    assert!(out.stderr.contains("expected HOST:PORT"), "{}", out.stderr);
 }
 
 #[test]

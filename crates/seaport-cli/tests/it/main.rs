@@ -4,6 +4,7 @@ mod harness;
 
 mod hub;
 mod keys;
+mod mesh;
 mod query;
 mod register;
 mod watch;

@@ -397,3 +397,37 @@ fn duplicate_explicit_ports_are_reported() {
         "{evs:?}"
     );
 }
+
+#[test]
+fn requests_over_the_rate_are_refused_and_the_budget_refills() {
+    let mut config = HubConfig::default();
+    config.limits.max_requests_per_second = 10;
+    config.limits.max_request_burst = 3;
+    let mut hub = Hub::new(config);
+    open(&mut hub, A, "h");
+    open(&mut hub, B, "h");
+    drain(&mut hub);
+    let free = |request| C::Free { request, id: "none".into() };
+    for request in 0..3 {
+        hub.handle_message(T0, A, None, free(request));
+        assert!(matches!(replies(&mut hub, A)[..], [HubMessage::Rejected { code: ErrorCode::UnknownId, .. }]));
+    }
+    // The burst is spent: refused as rate limited, naming the limit.
+    hub.handle_message(T0, A, None, free(9));
+    let reply = replies(&mut hub, A);
+    assert!(
+        matches!(&reply[..], [HubMessage::Rejected { request: Some(9), code: ErrorCode::RateLimited, message }] if message.contains("10 requests per second")),
+        "{reply:?}"
+    );
+    // Heartbeats are free, and another session has its own budget.
+    hub.handle_message(T0, A, None, C::Heartbeat);
+    assert!(replies(&mut hub, A).is_empty());
+    hub.handle_message(T0, B, None, free(1));
+    assert!(matches!(replies(&mut hub, B)[..], [HubMessage::Rejected { code: ErrorCode::UnknownId, .. }]));
+    // 100 ms later one request's worth (10/s) has come back.
+    let later = T0 + Duration::from_millis(100);
+    hub.handle_message(later, A, None, free(2));
+    assert!(matches!(replies(&mut hub, A)[..], [HubMessage::Rejected { code: ErrorCode::UnknownId, .. }]));
+    hub.handle_message(later, A, None, free(3));
+    assert!(matches!(replies(&mut hub, A)[..], [HubMessage::Rejected { code: ErrorCode::RateLimited, .. }]));
+}
