@@ -138,6 +138,8 @@ pub struct Setup {
     pub meta: u8,
     /// Picks the hub's share of port ranges (`port_partition`).
     pub partition: u8,
+    /// Picks the request rate limit and burst.
+    pub rate: u8,
 }
 
 /// The hub's default port range.
@@ -421,7 +423,13 @@ impl Setup {
         [1_000, 0, 1, 45_000, u64::MAX][usize::from(self.timeout) % 5]
     }
 
+    /// Requests per second and burst.
+    pub fn rate_limit(&self) -> (u32, u32) {
+        [(2_000, 8_192), (1, 2), (0, 0), (1_000, 1), (u32::MAX, u32::MAX)][usize::from(self.rate) % 5]
+    }
+
     /// The hub configuration.
+    #[allow(clippy::needless_update)] // `Limits` and `HubConfig` grow new fields.
     pub fn config(&self) -> HubConfig {
         let port_range = match self.range {
             RangeIn::Small => 20_000..=20_005,
@@ -445,6 +453,9 @@ impl Setup {
                 meta: MetaLimits { max_bytes, max_depth },
                 recently_freed_ports: [0, 1, 2, 4096][usize::from(self.remember) % 4],
                 snapshot_chunk: [0, 1, 2, 256][usize::from(self.chunk) % 4],
+                max_requests_per_second: self.rate_limit().0,
+                max_request_burst: self.rate_limit().1,
+                ..Limits::default()
             },
             port_partition: [(0, 1), (0, 2), (1, 2), (2, 3), (0, 0), (3, 3)][usize::from(self.partition) % 6],
             ..HubConfig::default()
@@ -454,8 +465,13 @@ impl Setup {
 
 /// Runs a fuzz input: decodes it, then runs its operations, panicking at the first
 /// failed check. Inputs that do not decode are skipped.
+///
+/// With `SEAPORT_FUZZ_PRINT` set in the environment, prints the decoded input first.
 pub fn run(data: &[u8]) {
     let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(data)) else { return };
+    if std::env::var_os("SEAPORT_FUZZ_PRINT").is_some() {
+        eprintln!("{input:#?}");
+    }
     run_input(&input);
 }
 
@@ -478,6 +494,9 @@ struct ModelSession {
     host: String,
     deadline: u64,
     subs: BTreeMap<u64, Pattern>,
+    /// Request budget in thousandths of a request (a token bucket), as of `budget_at`.
+    budget: u64,
+    budget_at: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -498,7 +517,13 @@ enum Asked {
     /// A session opened: a welcome.
     Open { session: u64, host: String },
     /// A client message or bad input from `session`.
-    Message { session: u64, signer: Option<KeyId>, what: Msg },
+    Message {
+        session: u64,
+        signer: Option<KeyId>,
+        what: Msg,
+        /// Over the session's request rate: refused as `RateLimited`, nothing else happens.
+        limited: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -649,15 +674,29 @@ impl Driver {
         u64::from(n % SESSIONS)
     }
 
-    /// Sends a client message, renewing the model's lease as the hub should.
+    /// Sends a client message, renewing the model's lease and spending its request
+    /// budget as the hub should.
     fn message(&mut self, session: u64, signer: Option<KeyId>, message: ClientMessage, what: Msg) -> Asked {
         let at = Timestamp::from_millis(self.now);
+        let request = !matches!(message, ClientMessage::Heartbeat);
         self.hub.handle_message(at, SessionId(session), signer, message);
-        let deadline = self.deadline();
+        let (deadline, now) = (self.deadline(), self.now);
+        let (rate, burst) =
+            (u64::from(self.config.limits.max_requests_per_second), self.config.limits.max_request_burst);
+        let mut limited = false;
         if let Some(s) = self.sessions.get_mut(&session) {
             s.deadline = deadline;
+            if request {
+                let elapsed = now.saturating_sub(s.budget_at);
+                s.budget = s.budget.saturating_add(elapsed.saturating_mul(rate)).min(u64::from(burst) * 1000);
+                s.budget_at = s.budget_at.max(now);
+                limited = s.budget < 1000;
+                if !limited {
+                    s.budget -= 1000;
+                }
+            }
         }
-        Asked::Message { session, signer, what }
+        Asked::Message { session, signer, what, limited }
     }
 
     /// Applies one operation, then checks everything.
@@ -732,7 +771,8 @@ impl Driver {
                 if let Some(s) = self.sessions.get_mut(&session) {
                     s.deadline = deadline;
                 }
-                Asked::Message { session, signer: None, what: Msg::BadInput { code, message: message.clone() } }
+                let what = Msg::BadInput { code, message: message.clone() };
+                Asked::Message { session, signer: None, what, limited: false }
             }
             Op::Advance { ms } => {
                 self.now = self.now.saturating_add(u64::from(*ms));
@@ -856,9 +896,11 @@ impl Driver {
                 Event::SessionOpened { session, host } => {
                     let ok = matches!(asked, Asked::Open { session: s, host: h } if *s == session.0 && h == host);
                     ensure(ok, || format!("unexpected {event:?}"))?;
-                    let deadline = self.deadline();
-                    self.sessions
-                        .insert(session.0, ModelSession { host: host.clone(), deadline, subs: BTreeMap::new() });
+                    let (deadline, now) = (self.deadline(), self.now);
+                    let budget = u64::from(self.config.limits.max_request_burst) * 1000;
+                    let subs = BTreeMap::new();
+                    let model = ModelSession { host: host.clone(), deadline, subs, budget, budget_at: now };
+                    self.sessions.insert(session.0, model);
                 }
                 Event::SessionClosed { session, reason } => {
                     let s = self.sessions.remove(&session.0).ok_or_else(|| format!("{event:?}: not open"))?;
@@ -959,8 +1001,23 @@ impl Driver {
                 other => return Err(format!("unknown event {other:?}")),
             }
         }
-        // A registration on a port another record on its host uses is reported, and only then.
-        if let Some(r) = &registered {
+        // A record stored by a registration (or an announcement taking the register path),
+        // on a port another record on its host uses, is reported, and only then. (Its event
+        // is `Updated`, or none, when its incarnation is stuck at the maximum.)
+        let stored = match asked {
+            Asked::Message { session, what: Msg::Register { announce, .. }, .. } => {
+                replies.iter().find_map(|(_, m)| match m {
+                    HubMessage::Registered { record, .. } => {
+                        let id = record.id.as_str();
+                        let path = !announce || owners.get(id).is_none_or(|o| *o == Some(*session));
+                        path.then(|| Arc::clone(record))
+                    }
+                    _ => None,
+                })
+            }
+            _ => None,
+        };
+        if let Some(r) = &stored {
             let sharing: Vec<&Arc<Record>> =
                 before.values().filter(|o| o.host == r.host && o.port == r.port && o.id != r.id).collect();
             match duplicates.as_slice() {
@@ -1087,7 +1144,16 @@ impl Driver {
                 };
                 return ensure(replies == [(*session, welcome)], || format!("open answered {replies:?}"));
             }
-            Asked::Message { session, what, .. } => (*session, what),
+            Asked::Message { session, what, limited, .. } => {
+                let limit =
+                    replies.iter().any(|(_, m)| matches!(m, HubMessage::Rejected { code: ErrorCode::RateLimited, .. }));
+                if *limited {
+                    let ok = matches!(replies, [(s, HubMessage::Rejected { code: ErrorCode::RateLimited, .. })] if s == session);
+                    return ensure(ok, || format!("a request over the rate answered {replies:?}"));
+                }
+                ensure(!limit, || format!("a request within the rate refused: {replies:?}"))?;
+                (*session, what)
+            }
         };
         if let Some((other, m)) = replies.iter().find(|(s, _)| *s != session) {
             return Err(format!("reply to session {other}, not the asker {session}: {m:?}"));
