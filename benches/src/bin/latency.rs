@@ -16,23 +16,8 @@ use seaport_net::core::{Change, ClientMessage, Registration};
 use seaport_net::frame::{encode_unsigned, write_preamble, PROTOCOL_VERSION};
 use seaport_net::{Client, ClientConfig, Hub, HubConfig, RegisterOptions};
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
 fn report(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    println!(
-        "{name:<32} n={:<6} p50={:>9.1?} p99={:>9.1?} max={:>9.1?}",
-        samples.len(),
-        percentile(&samples, 0.5),
-        percentile(&samples, 0.99),
-        samples.last().copied().unwrap_or_default()
-    );
+    println!("{name:<32} {}", seaport_benches::Summary::of(&mut samples));
 }
 
 async fn next_change(watch: &mut futures::channel::mpsc::UnboundedReceiver<Change>) -> Change {
