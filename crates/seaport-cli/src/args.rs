@@ -103,12 +103,39 @@ pub struct ListenArgs {
     /// distinct I with the same N so they never assign one port twice on a host.
     #[structopt(long, value_name = "I/N", default_value = "0/1", parse(try_from_str = parse_partition))]
     pub port_partition: (u16, u16),
-    /// Most connections open at once.
-    #[structopt(long, value_name = "N")]
-    pub max_connections: Option<usize>,
-    /// Largest frame accepted from a client, in bytes.
-    #[structopt(long, value_name = "BYTES")]
-    pub max_frame: Option<u32>,
+    /// Ports the hub assigns when a registration names none.
+    #[structopt(long, value_name = "LO-HI", default_value = "10000-32767", parse(try_from_str = parse_range))]
+    pub port_range: RangeInclusive<u16>,
+    /// Most connections open at once; further ones are refused with a reason.
+    #[structopt(long, value_name = "N", default_value = "16384")]
+    pub max_connections: usize,
+    /// Live registrations one connection may hold.
+    #[structopt(long, value_name = "N", default_value = "4096")]
+    pub max_registrations: usize,
+    /// Subscriptions (queries, gets and watches) one connection may hold.
+    #[structopt(long, value_name = "N", default_value = "256")]
+    pub max_subscriptions: usize,
+    /// Requests one connection may make per second on average (heartbeats are free).
+    #[structopt(long, value_name = "N", default_value = "2000")]
+    pub max_request_rate: u32,
+    /// Requests one connection may make in a burst above the rate (a reconnecting
+    /// client registers all its services again at once).
+    #[structopt(long, value_name = "N", default_value = "8192")]
+    pub max_request_burst: u32,
+    /// Largest frame accepted from a client, in bytes; longer ones are refused before
+    /// they are read.
+    #[structopt(long, value_name = "BYTES", default_value = "1048576")]
+    pub max_frame: u32,
+    /// Largest metadata of one record, in encoded bytes.
+    #[structopt(long, value_name = "BYTES", default_value = "65536")]
+    pub max_meta_bytes: usize,
+    /// How long a new connection may take to say which protocol it speaks, in milliseconds.
+    #[structopt(long, value_name = "MS", default_value = "5000")]
+    pub handshake_timeout: u64,
+    /// Messages queued for one connection before it counts as too slow to read and is
+    /// dropped (its records are freed as for any disconnect).
+    #[structopt(long, value_name = "N", default_value = "4096")]
+    pub outgoing_queue: usize,
 }
 
 /// `seaport show`.

@@ -24,14 +24,10 @@ fn config(args: &ListenArgs) -> Result<HubConfig> {
             args.heartbeat
         );
     }
-    if let Some(n) = args.max_connections {
-        config.max_connections = n;
-    }
     config.core.advertise = args.advertise.clone();
     config.core.port_partition = args.port_partition;
-    if let Some(bytes) = args.max_frame {
-        config.max_frame = bytes;
-    }
+    config.core.port_range = args.port_range.clone();
+    limits(args, &mut config)?;
     for path in &args.keyfiles {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
         let file = if text.trim_start().starts_with("-----BEGIN") {
@@ -53,6 +49,43 @@ fn config(args: &ListenArgs) -> Result<HubConfig> {
         }
     }
     Ok(config)
+}
+
+/// The resource limits: each must let a well-behaved client do something.
+fn limits(args: &ListenArgs, config: &mut HubConfig) -> Result<()> {
+    let at_least_one = [
+        ("--max-connections", args.max_connections),
+        ("--max-registrations", args.max_registrations),
+        ("--max-subscriptions", args.max_subscriptions),
+        ("--max-request-rate", args.max_request_rate as usize),
+        ("--max-request-burst", args.max_request_burst as usize),
+        ("--outgoing-queue", args.outgoing_queue),
+        ("--handshake-timeout", args.handshake_timeout as usize),
+    ];
+    if let Some((flag, _)) = at_least_one.iter().find(|(_, n)| *n == 0) {
+        bail!("{flag} must be at least 1");
+    }
+    // The frame must hold a registration of the largest metadata allowed, plus its
+    // role, version, host and signature.
+    let smallest_frame = args.max_meta_bytes.saturating_add(4096);
+    if (args.max_frame as usize) < smallest_frame {
+        bail!(
+            "--max-frame ({} bytes) must be at least --max-meta-bytes + 4096 ({smallest_frame} bytes), \
+             or records within the metadata limit could not be sent",
+            args.max_frame
+        );
+    }
+    config.max_connections = args.max_connections;
+    config.max_frame = args.max_frame;
+    config.handshake_timeout = Duration::from_millis(args.handshake_timeout);
+    config.outgoing_queue = args.outgoing_queue;
+    let limits = &mut config.core.limits;
+    limits.max_registrations_per_session = args.max_registrations;
+    limits.max_subscriptions_per_session = args.max_subscriptions;
+    limits.max_requests_per_second = args.max_request_rate;
+    limits.max_request_burst = args.max_request_burst;
+    limits.meta.max_bytes = args.max_meta_bytes;
+    Ok(())
 }
 
 pub async fn run(args: ListenArgs) -> Result<()> {
@@ -80,4 +113,64 @@ pub async fn run(args: ListenArgs) -> Result<()> {
     tracing::info!(?signal, "shutting down");
     hub.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use structopt::StructOpt;
+
+    use super::*;
+    use crate::args::{Args, Command};
+
+    fn listen(extra: &[&str]) -> ListenArgs {
+        let args = ["seaport", "listen", "0"].iter().chain(extra);
+        match Args::from_iter_safe(args).map(|a| a.command) {
+            Ok(Command::Listen(args)) => args,
+            other => panic!("not listen: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_flags_defaults_are_the_libraries_defaults() {
+        let config = config(&listen(&[])).unwrap();
+        let default = HubConfig::default();
+        assert_eq!(config.core, default.core);
+        assert_eq!(
+            (config.max_frame, config.max_connections, config.handshake_timeout, config.outgoing_queue),
+            (default.max_frame, default.max_connections, default.handshake_timeout, default.outgoing_queue)
+        );
+    }
+
+    #[test]
+    fn every_limit_reaches_the_hub() {
+        let config = config(&listen(&[
+            "--max-connections=7",
+            "--max-registrations=3",
+            "--max-subscriptions=2",
+            "--max-request-rate=50",
+            "--max-request-burst=60",
+            "--max-frame=70000",
+            "--max-meta-bytes=1000",
+            "--handshake-timeout=250",
+            "--outgoing-queue=9",
+            "--port-range=20000-20099",
+        ]))
+        .unwrap();
+        let limits = &config.core.limits;
+        assert_eq!((config.max_connections, config.max_frame, config.outgoing_queue), (7, 70000, 9));
+        assert_eq!(config.handshake_timeout, Duration::from_millis(250));
+        assert_eq!((limits.max_registrations_per_session, limits.max_subscriptions_per_session), (3, 2));
+        assert_eq!((limits.max_requests_per_second, limits.max_request_burst, limits.meta.max_bytes), (50, 60, 1000));
+        assert_eq!(config.core.port_range, 20000..=20099);
+    }
+
+    #[test]
+    fn limits_that_would_lock_out_every_client_are_refused() {
+        for flag in ["--max-registrations=0", "--max-request-rate=0", "--outgoing-queue=0", "--handshake-timeout=0"] {
+            let error = config(&listen(&[flag])).unwrap_err().to_string();
+            assert!(error.contains(flag.trim_end_matches("=0")) && error.contains("at least 1"), "{flag}: {error}");
+        }
+        let error = config(&listen(&["--max-frame=1000"])).unwrap_err().to_string();
+        assert!(error.contains("--max-frame") && error.contains("--max-meta-bytes"), "{error}");
+    }
 }
