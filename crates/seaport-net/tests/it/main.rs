@@ -11,6 +11,8 @@ mod auth;
 mod events;
 mod free;
 mod get;
+mod hostile;
+mod limits;
 mod liveness;
 mod mesh;
 mod meta;

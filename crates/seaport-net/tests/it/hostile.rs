@@ -1,0 +1,161 @@
+//! Hostile clients against a running hub with honest clients registered alongside
+//! (more in `robustness`, `limits` and `auth`): garbage after a valid preamble, a frame
+//! cut off and then silence, and thousands of connections opened and left idle. The hub
+//! stays up, holds nothing for them once they are gone, and the honest clients lose
+//! nothing.
+
+use async_std::net::TcpStream;
+use futures::{AsyncReadExt, AsyncWriteExt};
+use seaport_net::core::{ClientMessage, Registration};
+use seaport_net::frame::encode_unsigned;
+use seaport_net::{Client, Hub, HubConfig, RegisterOptions};
+
+use crate::util::*;
+
+/// Registers `n` honest records and returns their sorted ids.
+async fn honest_records(honest: &Client, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        ids.push(honest.register("honest", RegisterOptions::default()).await.unwrap().id.to_string());
+    }
+    ids.sort();
+    ids
+}
+
+/// The honest records are all on the hub and in the honest client's view.
+async fn assert_intact(hub: &Hub, honest: &Client, expected: &[String]) {
+    let mut on_hub: Vec<String> =
+        hub.records().iter().filter(|r| r.role.as_str() == "honest").map(|r| r.id.to_string()).collect();
+    on_hub.sort();
+    assert_eq!(on_hub, expected, "the honest records on the hub");
+    assert_eq!(ids(&honest.query("honest").await.unwrap()), expected, "the honest client's view");
+}
+
+/// Reads until the hub closes the socket (end of stream or a reset), within [`WAIT`].
+async fn wait_closed(stream: &mut TcpStream) {
+    within("the hub to close the socket", async {
+        let mut buf = vec![0u8; 4096];
+        while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+#[async_std::test]
+async fn random_bytes_after_a_valid_preamble_close_only_that_connection() {
+    with_deadline(TEST_DEADLINE, async {
+        let (hub, addr) = start_hub(HubConfig::default()).await;
+        let honest = client(&addr);
+        let expected = honest_records(&honest, 3).await;
+        for round in 0..20u32 {
+            let mut raw = Raw::connect(&addr).await;
+            // Seeded per round, so a failure names bytes that can be replayed.
+            let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(round);
+            let garbage: Vec<u8> = (0..4096)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            // The hub may close before it has read everything: a failed write is fine.
+            let _ = raw.stream.write_all(&garbage).await;
+            wait_closed(&mut raw.stream).await;
+        }
+        assert_intact(&hub, &honest, &expected).await;
+        wait_until("only the honest connection to be left", || hub.connection_count() == 1).await;
+        honest.close().await;
+        hub.shutdown().await;
+    })
+    .await;
+}
+
+#[async_std::test]
+async fn a_frame_cut_off_and_then_silence_is_expired_by_its_lease() {
+    with_deadline(TEST_DEADLINE, async {
+        let (hub, addr) = start_hub(short_leases()).await;
+        let mut events = hub.events();
+        let honest = client(&addr);
+        let expected = honest_records(&honest, 3).await;
+
+        let mut raw = Raw::connect(&addr).await;
+        let cut = raw.register("cut@1.0.0").await;
+        let mut whole = Vec::new();
+        let registration = Registration::from_name("cut@2.0.0");
+        encode_unsigned(&ClientMessage::Register { request: 9, registration }, &mut whole).unwrap();
+        // Half a frame, then nothing, with the socket left open.
+        raw.send_bytes(&whole[..whole.len() / 2]).await;
+        let messages = raw.closed_by_hub().await;
+        assert!(rejections(&messages).is_empty(), "expired, not refused: {messages:?}");
+        hub_event(&mut events, "the silent connection's lease to expire", |e| match e {
+            seaport_net::core::Event::SessionClosed { reason: seaport_net::core::CloseReason::Expired, .. } => Some(()),
+            _ => None,
+        })
+        .await;
+        // Its record went with it; the honest client, heartbeating, kept everything.
+        wait_until("the cut connection's record to be freed", || hub.records().iter().all(|r| r.id != cut.id)).await;
+        assert_intact(&hub, &honest, &expected).await;
+        honest.close().await;
+        hub.shutdown().await;
+    })
+    .await;
+}
+
+/// How many idle connections of each kind the test opens: a thousand, or fewer where
+/// the open-file limit cannot be raised that far (each costs two descriptors here, the
+/// hub's end and the test's).
+fn idle_connections() -> usize {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+    let soft = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    usize::try_from(soft.saturating_sub(512) / 4).unwrap_or(usize::MAX).min(1000)
+}
+
+#[async_std::test]
+async fn thousands_of_idle_connections_are_closed_and_cost_the_honest_clients_nothing() {
+    with_deadline(TEST_DEADLINE, async {
+        let n = idle_connections();
+        assert!(n >= 100, "the open-file limit leaves room for only {n} idle connections of each kind");
+        let mut config = short_leases();
+        config.handshake_timeout = std::time::Duration::from_millis(300);
+        let (hub, addr) = start_hub(config).await;
+        let honest = client(&addr);
+        let expected = honest_records(&honest, 3).await;
+
+        // `n` that never say anything, and `n` that send the preamble and then nothing.
+        let mut mute = Vec::with_capacity(n);
+        let mut idle = Vec::with_capacity(n);
+        for _ in 0..n {
+            mute.push(tcp(&addr).await);
+            let mut stream = tcp(&addr).await;
+            seaport_net::connection::send_preamble(&mut stream).await.unwrap();
+            idle.push(stream);
+        }
+        // While they are open, the honest client works as usual.
+        let more = honest.register("honest", RegisterOptions::default()).await.unwrap();
+        let mut expected = expected;
+        expected.push(more.id.to_string());
+        expected.sort();
+        assert_intact(&hub, &honest, &expected).await;
+
+        // The mute ones are refused at the handshake deadline, the idle ones expire.
+        for stream in mute.iter_mut().chain(idle.iter_mut()) {
+            wait_closed(stream).await;
+        }
+        wait_until("only the honest connection to be left", || hub.connection_count() == 1).await;
+        assert_intact(&hub, &honest, &expected).await;
+        assert_eq!(hub.records().len(), expected.len());
+
+        // A new client still gets in.
+        let late = client(&addr);
+        assert_eq!(ids(&late.query("honest").await.unwrap()), expected);
+        late.close().await;
+        honest.close().await;
+        hub.shutdown().await;
+    })
+    .await;
+}
