@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod faults;
 mod hub;
 mod keys;
 mod mesh;
