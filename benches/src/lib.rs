@@ -1,10 +1,15 @@
 //! Criterion benchmarks and load tools for seaport-rs; see `benches/`.
 //!
-//! This library holds what the tools share: latency summaries ([`Summary`]) and the
-//! resource use of a process read from `/proc` ([`ProcStats`]).
+//! This library holds what the tools share: latency summaries ([`Summary`]), the
+//! resource use of a process read from `/proc` ([`ProcStats`]), and a hub run as its own
+//! process ([`HubProcess`]) so that its memory and CPU can be measured apart from the
+//! clients'.
 #![deny(missing_docs)]
 
 use std::fmt;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// p50, p99 and max of a set of latency samples.
@@ -104,6 +109,84 @@ impl ProcStats {
         let cpu = (ticks(11)? + ticks(12)?) as f64 / CLOCK_TICKS;
         Some(ProcStats { rss_kib: kib("VmRSS:")?, peak_rss_kib: kib("VmHWM:")?, cpu_seconds: cpu })
     }
+}
+
+/// A `seaport listen` hub running as a child process on 127.0.0.1. Dropping it kills it.
+#[derive(Debug)]
+pub struct HubProcess {
+    child: Child,
+    addr: String,
+}
+
+impl HubProcess {
+    /// Starts `BINARY listen PORT --bind 127.0.0.1 EXTRA...` (`port` 0 picks a free one)
+    /// with its log going to `log`, and waits for its ready line.
+    ///
+    /// # Errors
+    /// When the binary cannot be started, or exits or prints something else before its
+    /// ready line.
+    pub fn spawn(binary: &Path, port: u16, extra: &[String], log: Stdio) -> std::io::Result<HubProcess> {
+        let mut child = Command::new(binary)
+            .args(["listen", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot start {}: {e}", binary.display())))?;
+        let mut line = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            // The hub prints nothing else on stdout, so the pipe never fills.
+            BufReader::new(stdout).read_line(&mut line)?;
+        }
+        match line.trim().strip_prefix("seaport listening on ") {
+            Some(addr) => Ok(HubProcess { child, addr: addr.to_string() }),
+            None => {
+                let _ = child.kill();
+                let status = child.wait()?;
+                Err(std::io::Error::other(format!("the hub did not start ({status}): {line:?}")))
+            }
+        }
+    }
+
+    /// `HOST:PORT` of the hub.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The hub's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The hub's memory and CPU use now.
+    ///
+    /// # Errors
+    /// As [`ProcStats::of`] (the hub exited).
+    pub fn stats(&self) -> std::io::Result<ProcStats> {
+        ProcStats::of(self.pid())
+    }
+
+    /// Kills the hub with SIGKILL and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The `seaport` binary of the same build as the running tool: beside it in the target
+/// folder (`target/release/seaport` for `target/release/soak`), or one folder up from a
+/// test binary in `deps/`. Build it with `cargo build --release -p seaport-cli`.
+pub fn seaport_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?;
+    [dir.join("seaport"), dir.parent()?.join("seaport")].into_iter().find(|p| p.is_file())
 }
 
 #[cfg(test)]
