@@ -549,6 +549,8 @@ pub struct Driver {
     sessions: BTreeMap<u64, ModelSession>,
     records: BTreeMap<String, ModelRecord>,
     authorized: BTreeSet<KeyId>,
+    /// Given an authorized key at some point: a hub stays keyed when every key is revoked.
+    keyed: bool,
     next_request: u64,
     /// Sessions ever opened (outputs may only go to them).
     ever_open: BTreeSet<u64>,
@@ -585,6 +587,7 @@ impl Driver {
             hub: Hub::new(config.clone()),
             now: 0,
             timeout_ms: setup.timeout_ms(),
+            keyed: !config.authorized.is_empty(),
             authorized: config.authorized.clone(),
             config,
             sessions: BTreeMap::new(),
@@ -599,7 +602,7 @@ impl Driver {
     }
 
     fn is_open_hub(&self) -> bool {
-        self.authorized.is_empty()
+        !self.keyed
     }
 
     fn may_register(&self, signer: Option<KeyId>) -> bool {
@@ -810,6 +813,7 @@ impl Driver {
                 let key = KEYS[usize::from(*key) % KEYS.len()];
                 self.hub.authorize(key);
                 self.authorized.insert(key);
+                self.keyed = true;
                 Asked::Quiet
             }
             Op::Revoke { key } => {

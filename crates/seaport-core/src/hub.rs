@@ -334,6 +334,9 @@ pub struct Hub {
     subs_any: BTreeSet<SubKey>,
     outgoing: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// Whether the hub was ever given an authorized key. Revoking every key leaves a
+    /// keyed hub keyed (only the hub's own key may then register), never open.
+    keyed: bool,
 }
 
 impl Hub {
@@ -354,7 +357,9 @@ impl Hub {
             subs_any: BTreeSet::new(),
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
+            keyed: false,
         };
+        hub.keyed = !hub.config.authorized.is_empty();
         hub.register_self();
         hub
     }
@@ -376,9 +381,10 @@ impl Hub {
         self.sessions.len()
     }
 
-    /// Whether the hub has no authorized keys (anyone may register, update and free).
+    /// Whether the hub is open: it was never given an authorized key, so anyone may
+    /// register, update and free.
     pub fn is_open(&self) -> bool {
-        self.config.authorized.is_empty()
+        !self.keyed
     }
 
     /// The ids of the records a session owns.
@@ -563,9 +569,11 @@ impl Hub {
     /// Adds an authorized key. The first key turns an open hub into a keyed one.
     pub fn authorize(&mut self, key: KeyId) {
         self.config.authorized.insert(key);
+        self.keyed = true;
     }
 
-    /// Removes an authorized key. Records it registered stay until freed.
+    /// Removes an authorized key. Records it registered stay until freed. A keyed hub
+    /// stays keyed when its last key is revoked.
     pub fn revoke(&mut self, key: &KeyId) {
         self.config.authorized.remove(key);
     }

@@ -179,6 +179,14 @@ impl Hub {
         self.shared.with_core(|hub, _| hub.authorize(KeyId(key.to_bytes())));
     }
 
+    /// Stops accepting `key` for new registrations, updates and frees. Records it
+    /// registered stay until freed or until their connection ends; when their client
+    /// reconnects, the hub refuses to register them again. Removing the last key does
+    /// not reopen the hub: with no key left, only the hub's own key may register.
+    pub fn revoke(&self, key: &PublicKey) {
+        self.shared.with_core(|hub, _| hub.revoke(&KeyId(key.to_bytes())));
+    }
+
     /// Peers with the hub at `addr` (`HOST:PORT`): keeps a connection to it, reconnecting
     /// with backoff like a client does, round-robin over `addr` and every hub learned
     /// since (records of role `seaport`). Records and their changes flow both ways.

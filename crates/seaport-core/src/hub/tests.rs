@@ -246,6 +246,34 @@ fn keyed_hub_requires_an_authorized_signer() {
 }
 
 #[test]
+fn revoking_every_key_leaves_the_hub_keyed_not_open() {
+    let (mut hub, good, other, hub_key) = keyed();
+    open(&mut hub, A, "h");
+    hub.revoke(&good);
+    let (code, msg) = register(&mut hub, A, Some(good), Registration::new("web")).unwrap_err();
+    assert_eq!(code, ErrorCode::Unauthorized, "{msg}");
+    hub.revoke(&other);
+    assert!(!hub.is_open());
+    for signer in [None, Some(good), Some(other)] {
+        let (code, _) = register(&mut hub, A, signer, Registration::new("web")).unwrap_err();
+        assert_eq!(code, ErrorCode::Unauthorized, "signer {signer:?}");
+    }
+    assert!(hub.registry().is_empty());
+    // The hub's own key still may, and authorizing again works.
+    register(&mut hub, A, Some(hub_key), Registration::new("web")).unwrap();
+    hub.authorize(good);
+    register(&mut hub, A, Some(good), Registration::new("web")).unwrap();
+
+    // An open hub becomes keyed with its first key.
+    let mut open_hub = Hub::new(HubConfig::default());
+    open(&mut open_hub, A, "h");
+    assert!(open_hub.is_open());
+    open_hub.authorize(good);
+    assert!(!open_hub.is_open());
+    assert_eq!(register(&mut open_hub, A, None, Registration::new("web")).unwrap_err().0, ErrorCode::Unauthorized);
+}
+
+#[test]
 fn keyed_hub_lets_only_the_owner_or_hub_key_change_a_record() {
     let (mut hub, good, other, hub_key) = keyed();
     open(&mut hub, A, "h");

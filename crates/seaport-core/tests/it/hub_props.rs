@@ -308,6 +308,8 @@ pub struct Model {
     pub sessions: BTreeMap<u64, ModelSession>,
     /// Authorized keys.
     pub authorized: BTreeSet<KeyId>,
+    /// Given an authorized key at some point: stays keyed when every key is revoked.
+    pub keyed: bool,
     /// The hub's key.
     pub hub_key: Option<KeyId>,
     /// How many recently freed ports per host are remembered.
@@ -404,6 +406,7 @@ impl Model {
     pub fn new(setup: &Setup) -> Model {
         let config = setup.config();
         Model {
+            keyed: !config.authorized.is_empty(),
             authorized: config.authorized,
             hub_key: config.hub_key,
             remember_freed: setup.remember_freed,
@@ -412,7 +415,7 @@ impl Model {
     }
 
     fn is_open(&self) -> bool {
-        self.authorized.is_empty()
+        !self.keyed
     }
 
     fn may_register(&self, signer: Option<KeyId>) -> bool {
@@ -1079,6 +1082,7 @@ impl Harness {
                 let key = KEYS[usize::from(key) % KEYS.len()];
                 self.hub.authorize(key);
                 self.model.authorized.insert(key);
+                self.model.keyed = true;
                 drain(&mut self.hub)
             }
             Op::Revoke { key } => {
@@ -1591,11 +1595,12 @@ fn keyed_hub_refuses_unauthorized_and_foreign_keys() {
         Op::Revoke { key: 0 },
         Op::Free { session: 2, signer: 1, target: Target::Known(0) }, // the revoked owner key still frees
         reg(4),                                                       // the hub key registers
-        Op::Revoke { key: 1 },                                        // now open
-        reg(0),
+        Op::Revoke { key: 1 },                                        // no key left: still keyed
+        reg(0),                                                       // so unsigned is refused
+        reg(4),                                                       // and the hub key registers
     ];
     let h = Harness::run(&setup, &ops).unwrap();
-    assert!(h.hub.is_open());
+    assert!(!h.hub.is_open());
 }
 
 // ---------------------------------------------------------------------------------------

@@ -88,6 +88,26 @@ async fn authorizing_a_key_at_run_time() {
 }
 
 #[async_std::test]
+async fn revoking_keys_at_run_time_never_reopens_the_hub() {
+    with_deadline(TEST_DEADLINE, async {
+        let only = KeyPair::generate();
+        let (hub, addr) = start_hub(HubConfig { authorized: vec![only.public()], ..HubConfig::default() }).await;
+        let c = client_with(&addr, keyed(&only));
+        let kept = c.register("svc", RegisterOptions::default()).await.unwrap();
+        hub.revoke(&only.public());
+        assert_unauthorized(c.register("svc", RegisterOptions::default()).await, "after revoke");
+        let unsigned = client(&addr);
+        assert_unauthorized(unsigned.register("svc", RegisterOptions::default()).await, "unsigned, no key left");
+        // What the key registered stays until it is freed or its connection ends.
+        assert_eq!(hub_ids(&hub), vec![kept.id.to_string()]);
+        c.close().await;
+        unsigned.close().await;
+        hub.shutdown().await;
+    })
+    .await;
+}
+
+#[async_std::test]
 async fn a_replayed_signed_frame_is_refused() {
     with_deadline(TEST_DEADLINE, async {
         let key = KeyPair::generate();
