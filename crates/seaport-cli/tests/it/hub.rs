@@ -49,6 +49,21 @@ fn listen_rejects_bad_key_files_and_timeouts() {
     assert!(out.stderr.contains("expected HOST:PORT"), "{}", out.stderr);
     let out = run(&["listen", "0", "--peer", "nohost"]).failed();
     assert!(out.stderr.contains("expected HOST:PORT"), "{}", out.stderr);
+    let out = run(&["listen", "0", "--max-registrations", "0"]).failed();
+    assert!(out.error().contains("--max-registrations must be at least 1"), "{}", out.stderr);
+    let out = run(&["listen", "0", "--max-frame", "2000"]).failed();
+    assert!(out.error().contains("--max-meta-bytes"), "{}", out.stderr);
+    let out = run(&["listen", "0", "--port-range", "20000-100"]).failed();
+    assert!(out.stderr.contains("20000-100"), "{}", out.stderr);
+}
+
+#[test]
+fn listen_limits_from_the_command_line_are_enforced() {
+    let hub = Hub::start(&["--max-meta-bytes", "64"]);
+    let out = run(&["register", &hub.addr, "web@1.0.0", "--meta", &format!("blob={}", "x".repeat(100))]).failed();
+    assert!(out.error().contains("more than the limit of 64"), "{}", out.stderr);
+    let (_small, _) = crate::query::hold(&hub, "web@1.0.0", &["--meta", "env=prod"]);
+    assert_eq!(hub.query("web").len(), 1);
 }
 
 #[test]
