@@ -4,11 +4,10 @@
 //! stays up, holds nothing for them once they are gone, and the honest clients lose
 //! nothing.
 
-use async_std::net::TcpStream;
-use futures::{AsyncReadExt, AsyncWriteExt};
+use futures::AsyncWriteExt;
 use seaport_net::core::{ClientMessage, Registration};
 use seaport_net::frame::encode_unsigned;
-use seaport_net::{Client, Hub, HubConfig, RegisterOptions};
+use seaport_net::{Client, HubConfig, RegisterOptions};
 
 use crate::util::*;
 
@@ -20,24 +19,6 @@ async fn honest_records(honest: &Client, n: usize) -> Vec<String> {
     }
     ids.sort();
     ids
-}
-
-/// The honest records are all on the hub and in the honest client's view.
-async fn assert_intact(hub: &Hub, honest: &Client, expected: &[String]) {
-    let mut on_hub: Vec<String> =
-        hub.records().iter().filter(|r| r.role.as_str() == "honest").map(|r| r.id.to_string()).collect();
-    on_hub.sort();
-    assert_eq!(on_hub, expected, "the honest records on the hub");
-    assert_eq!(ids(&honest.query("honest").await.unwrap()), expected, "the honest client's view");
-}
-
-/// Reads until the hub closes the socket (end of stream or a reset), within [`WAIT`].
-async fn wait_closed(stream: &mut TcpStream) {
-    within("the hub to close the socket", async {
-        let mut buf = vec![0u8; 4096];
-        while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
-    })
-    .await;
 }
 
 #[async_std::test]
@@ -60,7 +41,7 @@ async fn random_bytes_after_a_valid_preamble_close_only_that_connection() {
                 .collect();
             // The hub may close before it has read everything: a failed write is fine.
             let _ = raw.stream.write_all(&garbage).await;
-            wait_closed(&mut raw.stream).await;
+            drain_until_closed(&mut raw.stream).await;
         }
         assert_intact(&hub, &honest, &expected).await;
         wait_until("only the honest connection to be left", || hub.connection_count() == 1).await;
@@ -144,7 +125,7 @@ async fn thousands_of_idle_connections_are_closed_and_cost_the_honest_clients_no
 
         // The mute ones are refused at the handshake deadline, the idle ones expire.
         for stream in mute.iter_mut().chain(idle.iter_mut()) {
-            wait_closed(stream).await;
+            drain_until_closed(stream).await;
         }
         wait_until("only the honest connection to be left", || hub.connection_count() == 1).await;
         assert_intact(&hub, &honest, &expected).await;

@@ -4,40 +4,12 @@
 
 use std::time::Duration;
 
-use async_std::net::TcpStream;
-use futures::{AsyncReadExt, AsyncWriteExt};
+use futures::AsyncWriteExt;
 use seaport_net::core::{ClientMessage, ErrorCode, Event, Meta, Registration, Value};
 use seaport_net::frame::{self, encode_unsigned, MAGIC, PREAMBLE_LEN};
-use seaport_net::{Client, HubConfig, RegisterOptions};
+use seaport_net::{HubConfig, RegisterOptions};
 
 use crate::util::*;
-
-/// Reads and discards until the hub closes the socket (end of stream or reset).
-async fn drain_until_closed(mut stream: TcpStream) -> usize {
-    within("the hub to close the socket", async {
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut total = 0;
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return total,
-                Ok(n) => total += n,
-            }
-        }
-    })
-    .await
-}
-
-/// The honest client's records are all there, on the hub and in its own view.
-async fn assert_intact(hub: &seaport_net::Hub, honest: &Client, expected: &[String]) {
-    let on_hub: Vec<String> = {
-        let mut v: Vec<String> =
-            hub.records().iter().filter(|r| r.role.as_str() == "honest").map(|r| r.id.to_string()).collect();
-        v.sort();
-        v
-    };
-    assert_eq!(on_hub, expected, "the honest records on the hub");
-    assert_eq!(ids(&honest.query("honest").await.unwrap()), expected, "the honest client's view");
-}
 
 fn the_preamble() -> [u8; PREAMBLE_LEN] {
     let mut bytes = Vec::new();
@@ -71,13 +43,13 @@ async fn garbage_oversized_and_truncated_frames_leave_other_clients_intact() {
         noise[0] = b'#';
         let mut stream = tcp(&addr).await;
         let _ = stream.write_all(&noise).await;
-        drain_until_closed(stream).await;
+        drain_until_closed(&mut stream).await;
         assert_intact(&hub, &honest, &expected).await;
 
         // (a'') The node seaport protocol (JSON lines) is refused the same way.
         let mut stream = tcp(&addr).await;
         stream.write_all(b"[\"register\",{}]\n").await.unwrap();
-        drain_until_closed(stream).await;
+        drain_until_closed(&mut stream).await;
 
         // (a''') A protocol version this hub does not speak.
         let mut future = Vec::new();
@@ -170,7 +142,7 @@ async fn a_slow_reader_is_dropped_and_the_others_carry_on() {
         .await
         .expect("a session");
         slow.subscribe(1, "*").await;
-        let slow_stream = slow.stream.clone();
+        let mut slow_stream = slow.stream.clone();
 
         let service = client(&addr);
         let meta: Meta = [("blob".to_string(), Value::from("x".repeat(60_000)))].into_iter().collect();
@@ -187,7 +159,7 @@ async fn a_slow_reader_is_dropped_and_the_others_carry_on() {
         .await;
 
         // The hub closed the slow reader's socket: reading ends after what was buffered.
-        let received = drain_until_closed(slow_stream).await;
+        let received = drain_until_closed(&mut slow_stream).await;
         drop(slow);
         assert!(received > 0);
 

@@ -143,6 +143,16 @@ pub fn ids(records: &[Arc<Record>]) -> Vec<String> {
     ids
 }
 
+/// The honest client's records (role `honest`) are all there, on the hub and in the
+/// client's own view, and no others of that role.
+pub async fn assert_intact(hub: &Hub, honest: &Client, expected: &[String]) {
+    let mut on_hub: Vec<String> =
+        hub.records().iter().filter(|r| r.role.as_str() == "honest").map(|r| r.id.to_string()).collect();
+    on_hub.sort();
+    assert_eq!(on_hub, expected, "the honest records on the hub");
+    assert_eq!(ids(&honest.query("honest").await.unwrap()), expected, "the honest client's view");
+}
+
 /// The ids of every record a hub holds, sorted.
 pub fn hub_ids(hub: &Hub) -> Vec<String> {
     ids(&hub.records())
@@ -162,6 +172,23 @@ pub async fn tcp(addr: &str) -> TcpStream {
     let stream = TcpStream::connect(addr).await.expect("connect to the hub");
     stream.set_nodelay(true).expect("set TCP_NODELAY");
     stream
+}
+
+/// Reads and discards until the hub closes the socket (end of stream or a reset),
+/// within [`WAIT`]; returns how many bytes arrived meanwhile.
+pub async fn drain_until_closed(stream: &mut TcpStream) -> usize {
+    within("the hub to close the socket", async {
+        // On the heap: a large buffer inside the future overflows a debug build's stack.
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0;
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return total,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await
 }
 
 /// Reads the hub's hello (its preamble and the 32-byte connection nonce) and
