@@ -25,6 +25,7 @@ use seaport_core::{
 
 use crate::auth::{generate_nonce, KeyPair, PublicKey, Signer, Verifier};
 use crate::connection::FrameReader;
+use crate::error::FrameError;
 use crate::frame::{self, encode_unsigned, PREAMBLE_LEN, PROTOCOL_VERSION};
 use crate::jsonl;
 
@@ -507,6 +508,12 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
         let frame = match reader.read_frame().await {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
+            // A reset or another socket error is a disconnect, not bad input: there is
+            // nobody left to tell.
+            Err(FrameError::Io(e)) => {
+                tracing::debug!(%session, %peer, error = %e, "connection error; closing");
+                break;
+            }
             Err(e) => {
                 tracing::warn!(%session, %peer, error = %e, "bad frame; closing the connection");
                 let message = format!("closing: {e}");
