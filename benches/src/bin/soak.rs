@@ -365,163 +365,157 @@ async fn drain(mut stream: TcpStream) {
     while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
 }
 
-/// Runs one kind of attack in a loop until `stop`, pausing `every` between rounds.
-fn attack<F, Fut>(stop: Arc<AtomicBool>, every: Duration, mut round: F)
+/// What every attack loop gets: the hub's address and the counters.
+#[derive(Clone)]
+struct Target {
+    addr: Arc<str>,
+    attacks: Arc<Attacks>,
+}
+
+/// Connections an attack keeps open without touching them again, the oldest closed
+/// past `HELD`.
+#[derive(Clone, Default)]
+struct HeldOpen(Arc<Mutex<std::collections::VecDeque<TcpStream>>>);
+
+/// Most connections one kind of attack holds open at once.
+const HELD: usize = 500;
+
+impl HeldOpen {
+    fn keep(&self, stream: TcpStream) {
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        held.push_back(stream);
+        if held.len() > HELD {
+            held.pop_front();
+        }
+    }
+}
+
+/// Runs one kind of attack in a loop until `stop`: a round, then a pause of `every`.
+fn attack<F, Fut>(target: &Target, stop: &Arc<AtomicBool>, every: Duration, round: F)
 where
-    F: FnMut() -> Fut + Send + 'static,
+    F: Fn(Target) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = std::io::Result<()>> + Send,
 {
+    let (target, stop) = (target.clone(), stop.clone());
     task::spawn(async move {
         while !stop.load(Ordering::SeqCst) {
             // A refused or reset connection is what an attack expects.
-            let _ = round().await;
+            let _ = round(target.clone()).await;
             task::sleep(every).await;
         }
     });
 }
 
 fn start_hostile(addr: String, stop: Arc<AtomicBool>, attacks: Arc<Attacks>) {
-    let (a, s, at) = (addr.clone(), stop.clone(), attacks.clone());
-    attack(s, Duration::from_millis(50), move || {
-        let (a, at) = (a.clone(), at.clone());
-        async move {
-            let (mut stream, _) = raw_connect(&a).await?;
-            let garbage: Vec<u8> = (0..4096).map(|_| rand::random::<u8>()).collect();
-            at.garbage.fetch_add(1, Ordering::Relaxed);
-            let _ = stream.write_all(&garbage).await;
-            drain(stream).await;
-            Ok(())
-        }
+    let target = Target { addr: addr.into(), attacks };
+    let ms = Duration::from_millis;
+    attack(&target, &stop, ms(50), |t| async move {
+        let (mut stream, _) = raw_connect(&t.addr).await?;
+        let garbage: Vec<u8> = (0..4096).map(|_| rand::random::<u8>()).collect();
+        t.attacks.garbage.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(&garbage).await;
+        drain(stream).await;
+        Ok(())
     });
-    let (a, s, at) = (addr.clone(), stop.clone(), attacks.clone());
-    attack(s, Duration::from_millis(50), move || {
-        let (a, at) = (a.clone(), at.clone());
-        async move {
-            let (mut stream, _) = raw_connect(&a).await?;
-            at.oversized.fetch_add(1, Ordering::Relaxed);
-            stream.write_all(&[0xff; 4]).await?;
-            drain(stream).await;
-            Ok(())
-        }
+    attack(&target, &stop, ms(50), |t| async move {
+        let (mut stream, _) = raw_connect(&t.addr).await?;
+        t.attacks.oversized.fetch_add(1, Ordering::Relaxed);
+        stream.write_all(&[0xff; 4]).await?;
+        drain(stream).await;
+        Ok(())
     });
     // Half a frame, then silence: held open until the hub expires them.
-    let (a, s, at) = (addr.clone(), stop.clone(), attacks.clone());
-    let cut_held = Arc::new(Mutex::new(Vec::<TcpStream>::new()));
-    attack(s, Duration::from_millis(100), move || {
-        let (a, at, cut_held) = (a.clone(), at.clone(), cut_held.clone());
+    let cut = HeldOpen::default();
+    attack(&target, &stop, ms(100), move |t| {
+        let cut = cut.clone();
         async move {
-            let (mut stream, _) = raw_connect(&a).await?;
+            let (mut stream, _) = raw_connect(&t.addr).await?;
             let whole = frame(&register_message(1, "cut"));
             stream.write_all(&whole[..whole.len() / 2]).await?;
-            at.cut.fetch_add(1, Ordering::Relaxed);
-            let mut held = cut_held.lock().unwrap_or_else(|p| p.into_inner());
-            held.push(stream);
-            if held.len() > 500 {
-                held.remove(0);
-            }
+            t.attacks.cut.fetch_add(1, Ordering::Relaxed);
+            cut.keep(stream);
             Ok(())
         }
     });
     // 500 idle connections at all times (half never send the preamble): each waits
     // for the hub to close it (handshake deadline or lease), then comes back.
-    for i in 0..500 {
-        let (a, s, at) = (addr.clone(), stop.clone(), attacks.clone());
-        attack(s, Duration::from_millis(10), move || {
-            let (a, at) = (a.clone(), at.clone());
-            async move {
-                let mut stream = TcpStream::connect(&a).await?;
-                if i % 2 == 0 {
-                    let mut preamble = Vec::new();
-                    write_preamble(PROTOCOL_VERSION, &mut preamble);
-                    stream.write_all(&preamble).await?;
-                }
-                at.idle.fetch_add(1, Ordering::Relaxed);
-                drain(stream).await;
-                Ok(())
+    for i in 0..HELD {
+        attack(&target, &stop, ms(10), move |t| async move {
+            let mut stream = TcpStream::connect(&*t.addr).await?;
+            if i % 2 == 0 {
+                let mut preamble = Vec::new();
+                write_preamble(PROTOCOL_VERSION, &mut preamble);
+                stream.write_all(&preamble).await?;
             }
+            t.attacks.idle.fetch_add(1, Ordering::Relaxed);
+            drain(stream).await;
+            Ok(())
         });
     }
     // Subscribes to everything and never reads: dropped once its queue fills.
-    let (a, s, at) = (addr.clone(), stop.clone(), attacks.clone());
-    attack(s, Duration::from_millis(500), move || {
-        let (a, at) = (a.clone(), at.clone());
-        async move {
-            let (mut stream, _) = raw_connect(&a).await?;
-            let subscribe = ClientMessage::Subscribe {
-                request: 1,
-                subscription: seaport_net::core::SubscriptionId(1),
-                pattern: "*".into(),
-            };
-            stream.write_all(&frame(&subscribe)).await?;
-            at.slow_readers.fetch_add(1, Ordering::Relaxed);
-            // Heartbeats keep it alive; it never reads until the hub gives up on it.
-            let heartbeat = frame(&ClientMessage::Heartbeat);
-            for _ in 0..120 {
-                task::sleep(Duration::from_millis(250)).await;
-                if stream.write_all(&heartbeat).await.is_err() {
-                    break;
-                }
+    attack(&target, &stop, ms(500), |t| async move {
+        let (mut stream, _) = raw_connect(&t.addr).await?;
+        let subscription = seaport_net::core::SubscriptionId(1);
+        let subscribe = ClientMessage::Subscribe { request: 1, subscription, pattern: "*".into() };
+        stream.write_all(&frame(&subscribe)).await?;
+        t.attacks.slow_readers.fetch_add(1, Ordering::Relaxed);
+        // Heartbeats keep it alive; it never reads until the hub gives up on it.
+        let heartbeat = frame(&ClientMessage::Heartbeat);
+        for _ in 0..120 {
+            task::sleep(Duration::from_millis(250)).await;
+            if stream.write_all(&heartbeat).await.is_err() {
+                break;
             }
-            let _ = stream.shutdown(Shutdown::Both);
-            Ok(())
         }
+        let _ = stream.shutdown(Shutdown::Both);
+        Ok(())
     });
     // Registrations as fast as the socket takes them, replies read and dropped; the
     // connection is replaced every 10 s so its records go.
-    let (a, s, at) = (addr.clone(), stop.clone(), attacks.clone());
-    attack(s, Duration::from_millis(100), move || {
-        let (a, at) = (a.clone(), at.clone());
-        async move {
-            let (mut stream, _) = raw_connect(&a).await?;
-            task::spawn(drain(stream.clone()));
-            let start = Instant::now();
-            let mut request = 0;
-            while start.elapsed() < Duration::from_secs(10) {
-                let mut batch = Vec::new();
-                for _ in 0..100 {
-                    request += 1;
-                    batch.extend(frame(&register_message(request, "flood")));
-                }
-                stream.write_all(&batch).await?;
-                at.flood_requests.fetch_add(100, Ordering::Relaxed);
-                task::yield_now().await;
+    attack(&target, &stop, ms(100), |t| async move {
+        let (mut stream, _) = raw_connect(&t.addr).await?;
+        task::spawn(drain(stream.clone()));
+        let start = Instant::now();
+        let mut request = 0;
+        while start.elapsed() < Duration::from_secs(10) {
+            let mut batch = Vec::new();
+            for _ in 0..100 {
+                request += 1;
+                batch.extend(frame(&register_message(request, "flood")));
             }
-            let _ = stream.shutdown(Shutdown::Both);
-            Ok(())
+            stream.write_all(&batch).await?;
+            t.attacks.flood_requests.fetch_add(100, Ordering::Relaxed);
+            task::yield_now().await;
         }
+        let _ = stream.shutdown(Shutdown::Both);
+        Ok(())
     });
     // Registers, then neither reads nor writes: freed when its lease ends.
-    let (a, s, at) = (addr.clone(), stop.clone(), attacks.clone());
-    let silent_held = Arc::new(Mutex::new(Vec::<TcpStream>::new()));
-    attack(s, Duration::from_millis(200), move || {
-        let (a, at, silent_held) = (a.clone(), at.clone(), silent_held.clone());
+    let silent = HeldOpen::default();
+    attack(&target, &stop, ms(200), move |t| {
+        let silent = silent.clone();
         async move {
-            let (mut stream, _) = raw_connect(&a).await?;
+            let (mut stream, _) = raw_connect(&t.addr).await?;
             stream.write_all(&frame(&register_message(1, "silent"))).await?;
-            at.silent.fetch_add(1, Ordering::Relaxed);
-            let mut held = silent_held.lock().unwrap_or_else(|p| p.into_inner());
-            held.push(stream);
-            if held.len() > 500 {
-                held.remove(0);
-            }
+            t.attacks.silent.fetch_add(1, Ordering::Relaxed);
+            silent.keep(stream);
             Ok(())
         }
     });
     // A validly signed register, sent twice on its connection and once on another.
-    let (a, s, at) = (addr, stop, attacks);
     let key = KeyPair::generate();
-    attack(s, Duration::from_millis(100), move || {
-        let (a, at, key) = (a.clone(), at.clone(), key.clone());
+    attack(&target, &stop, ms(100), move |t| {
+        let key = key.clone();
         async move {
-            let (mut stream, nonce) = raw_connect(&a).await?;
+            let (mut stream, nonce) = raw_connect(&t.addr).await?;
             let mut signer = Signer::new(key, nonce);
             let mut signed = Vec::new();
             let _ = encode_signed(&register_message(1, "replay"), &mut signer, &mut signed);
             stream.write_all(&signed).await?;
             stream.write_all(&signed).await?;
-            let (mut other, _) = raw_connect(&a).await?;
+            let (mut other, _) = raw_connect(&t.addr).await?;
             other.write_all(&signed).await?;
-            at.replays.fetch_add(2, Ordering::Relaxed);
+            t.attacks.replays.fetch_add(2, Ordering::Relaxed);
             let _ = stream.shutdown(Shutdown::Both);
             let _ = other.shutdown(Shutdown::Both);
             Ok(())
