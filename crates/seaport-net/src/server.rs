@@ -152,6 +152,11 @@ impl Hub {
         if core.id.0 == 0 {
             core.id = seaport_core::HubId(rand::random());
         }
+        // Every start is a new incarnation, even with a configured id: revisions count
+        // from zero again, so clients' resume points from the last run must not match.
+        if core.epoch == 0 {
+            core.epoch = rand::random::<u64>().max(1);
+        }
         let shared = Arc::new(Shared {
             state: Mutex::new(State { hub: seaport_core::Hub::new(core), conns: HashMap::new(), watchers: Vec::new() }),
             start: Instant::now(),

@@ -128,6 +128,18 @@ pub enum ClientEvent {
         /// The hub's reason.
         message: String,
     },
+    /// A subscription (the pattern of a query, get or watch) is in sync with the hub: on
+    /// its first subscribe, and again after every reconnect.
+    Synced {
+        /// The pattern.
+        pattern: String,
+        /// `true` when the hub resumed it from where the client left off (it sent only
+        /// what changed meanwhile); `false` after a full snapshot (the first time, after
+        /// a restart of the hub, on another hub, or after a long absence).
+        resumed: bool,
+        /// How many records (full snapshot) or changes (resumed) the hub sent.
+        received: usize,
+    },
 }
 
 /// What went wrong with a client call.
@@ -646,18 +658,10 @@ impl Driver {
         for (_, id) in ids {
             self.send_register(conn, &id).await?;
         }
-        let subs: Vec<(SubscriptionId, String)> =
-            self.subs.iter().map(|(id, s)| (*id, s.replica.pattern.to_string())).collect();
-        for (sub, pattern) in subs {
-            if let Some(s) = self.subs.get_mut(&sub) {
-                s.replica.resync();
-            }
-            self.send_request(conn, Pending::Subscribe(sub), |request| ClientMessage::Subscribe {
-                request,
-                subscription: sub,
-                pattern,
-            })
-            .await?;
+        // Each subscription resumes from where its replica stands, if the hub can.
+        let subs: Vec<SubscriptionId> = self.subs.keys().copied().collect();
+        for sub in subs {
+            self.send_subscribe(conn, sub).await?;
         }
         while let Some(p) = self.outbox.pop_front() {
             self.send_pending(conn, p).await?;
@@ -843,12 +847,14 @@ impl Driver {
     }
 
     async fn send_subscribe(&mut self, conn: &mut Connection, sub: SubscriptionId) -> Result<(), String> {
-        let Some(s) = self.subs.get(&sub) else { return Ok(()) };
+        let Some(s) = self.subs.get_mut(&sub) else { return Ok(()) };
         let pattern = s.replica.pattern.to_string();
+        let resume = s.replica.resync();
         self.send_request(conn, Pending::Subscribe(sub), |request| ClientMessage::Subscribe {
             request,
             subscription: sub,
             pattern,
+            resume,
         })
         .await
     }
@@ -943,24 +949,32 @@ impl Driver {
                     s.replica.add_snapshot(records);
                 }
             }
-            HubMessage::Synced { subscription } => {
+            HubMessage::Resumed { subscription, changes } => {
                 if let Some(s) = self.subs.get_mut(&subscription) {
-                    let changes = s.replica.finish_sync();
+                    s.replica.add_resumed(changes);
+                }
+            }
+            HubMessage::Synced { subscription, at, resumed } => {
+                if let Some(s) = self.subs.get_mut(&subscription) {
+                    let (changes, synced) = s.replica.finish_sync(at, resumed);
                     for change in changes {
                         s.watchers.retain(|w| w.unbounded_send(change.clone()).is_ok());
                     }
+                    let pattern = s.replica.pattern.to_string();
+                    tracing::debug!(%pattern, resumed = synced.resumed, received = synced.received, "subscription synced");
+                    self.emit(ClientEvent::Synced { pattern, resumed: synced.resumed, received: synced.received });
                 }
                 if subscription == HUB_SUB {
                     self.learn_hubs();
                 }
                 self.answer_waiters();
             }
-            HubMessage::Change(change) => {
+            HubMessage::Change { revision, change } => {
                 if let Change::Free(record) = &change {
                     self.freed_elsewhere(record);
                 }
                 for s in self.subs.values_mut() {
-                    if let Some(seen) = s.replica.apply(&change) {
+                    if let Some(seen) = s.replica.apply(revision, &change) {
                         s.watchers.retain(|w| w.unbounded_send(seen.clone()).is_ok());
                     }
                 }
