@@ -15,6 +15,7 @@ mod liveness;
 mod mesh;
 mod meta;
 mod restart;
+mod resume;
 mod robustness;
 mod util;
 mod versions;
