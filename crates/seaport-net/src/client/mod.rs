@@ -488,8 +488,10 @@ impl Driver {
     }
 
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut lost = false;
         loop {
-            let Some(conn) = self.connect(&mut commands).await else { break };
+            let Some(conn) = self.connect(&mut commands, lost).await else { break };
+            lost = true;
             let hub = conn.hub.clone();
             let reason = self.serve(conn, &mut commands).await;
             if self.closing.is_some() {
@@ -525,8 +527,17 @@ impl Driver {
     }
 
     /// Connects to the next hub in turn, backing off between failures, while still
-    /// taking commands. `None` when the client is closed.
-    async fn connect(&mut self, commands: &mut mpsc::UnboundedReceiver<Command>) -> Option<Connection> {
+    /// taking commands. `None` when the client is closed. After a lost connection
+    /// (`lost`), even the first attempt waits a random time up to the initial backoff:
+    /// every client of a hub that restarts or drops off the network loses it at the same
+    /// moment, and would otherwise come back at the same moment too.
+    async fn connect(&mut self, commands: &mut mpsc::UnboundedReceiver<Command>, lost: bool) -> Option<Connection> {
+        if lost {
+            let delay = self.backoff.first_delay(&mut rand::thread_rng());
+            if !self.pause(delay, commands).await {
+                return None;
+            }
+        }
         loop {
             let candidates = self.candidates();
             let hub = candidates[self.next_hub % candidates.len()].clone();
@@ -563,19 +574,26 @@ impl Driver {
                     ClientError::Unreachable { hubs: self.candidates().join(", "), attempts: self.failed_attempts };
                 return None;
             }
-            let delay = self.backoff.next_delay(rand::thread_rng().gen::<f64>());
-            let mut sleep = Box::pin(task::sleep(delay).fuse());
-            loop {
-                futures::select! {
-                    _ = sleep => break,
-                    cmd = commands.next() => {
-                        match cmd {
-                            Some(cmd) => self.handle_command(cmd, None).await,
-                            None => return None,
-                        }
-                        if self.closing.is_some() {
-                            return None;
-                        }
+            let delay = self.backoff.next_jittered(&mut rand::thread_rng());
+            if !self.pause(delay, commands).await {
+                return None;
+            }
+        }
+    }
+
+    /// Waits `delay` while taking commands; `false` when the client is closed meanwhile.
+    async fn pause(&mut self, delay: Duration, commands: &mut mpsc::UnboundedReceiver<Command>) -> bool {
+        let mut sleep = Box::pin(task::sleep(delay).fuse());
+        loop {
+            futures::select! {
+                _ = sleep => return true,
+                cmd = commands.next() => {
+                    match cmd {
+                        Some(cmd) => self.handle_command(cmd, None).await,
+                        None => return false,
+                    }
+                    if self.closing.is_some() {
+                        return false;
                     }
                 }
             }

@@ -11,6 +11,7 @@ mod auth;
 mod events;
 mod free;
 mod get;
+mod herd;
 mod liveness;
 mod mesh;
 mod meta;
