@@ -311,7 +311,12 @@ pub const RESUME_SLACK: u64 = 64;
 ///   [`poll_event`](Hub::poll_event) (what happened; on
 ///   [`CloseReason::Expired`] the driver must close that connection), and
 ///   [`poll_timeout`](Hub::poll_timeout) (when to call `handle_timeout` next).
-/// - Getters: [`registry`](Hub::registry), [`config`](Hub::config), [`session_count`](Hub::session_count).
+/// - Getters: [`registry`](Hub::registry), [`config`](Hub::config), [`session_count`](Hub::session_count),
+///   [`resume_point`](Hub::resume_point).
+///
+/// Every change to the view gets the next revision and goes into a bounded log, from
+/// which a [`ClientMessage::Subscribe`] with a resume point of this incarnation gets only
+/// what changed since ([`HubMessage::Resumed`]) instead of a full snapshot.
 ///
 /// Any message from a session renews its lease; a session silent for
 /// [`HubConfig::timeout`] expires exactly at `last message + timeout`.

@@ -5,7 +5,9 @@
 //! connection. The task reconnects with capped exponential backoff and full jitter,
 //! round-robin over the configured hubs and every hub it has learned (records of role
 //! `seaport`), and on every (re)connect registers again every live registration with
-//! the same id and port, and subscribes again to every pattern it follows.
+//! the same id and port, and subscribes again to every pattern it follows, from where
+//! its replica stands: back on the same hub incarnation, the hub sends only what
+//! changed meanwhile (see `docs/protocol.md`, "Revisions and resuming").
 
 mod backoff;
 mod replica;
