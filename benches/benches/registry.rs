@@ -201,7 +201,7 @@ fn hub_fanout(c: &mut Criterion) {
                 now,
                 SessionId(s),
                 None,
-                ClientMessage::Subscribe { request: 1, subscription: SubscriptionId(1), pattern },
+                ClientMessage::Subscribe { request: 1, subscription: SubscriptionId(1), pattern, resume: None },
             );
         }
         let service = SessionId(u64::MAX);

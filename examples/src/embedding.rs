@@ -47,7 +47,7 @@ fn record(id: &str, version: &str, host: &str, port: u16) -> anyhow::Result<Reco
 /// become lines in `saw`, events are printed.
 fn drain(hub: &mut Hub, watcher: SessionId, saw: &mut Vec<String>) {
     while let Some(transmit) = hub.poll_outgoing() {
-        if let (true, HubMessage::Change(change)) = (transmit.to.contains(&watcher), &transmit.message) {
+        if let (true, HubMessage::Change { change, .. }) = (transmit.to.contains(&watcher), &transmit.message) {
             let what = match change {
                 Change::Register(_) => "register",
                 Change::Update(_) => "update",
@@ -111,7 +111,12 @@ pub fn run() -> anyhow::Result<Outcome> {
     hub.handle_session_opened(at(0), service, SessionKind::Client, "10.0.0.5".into());
     hub.handle_session_opened(at(0), watcher, SessionKind::Client, "10.0.0.6".into());
     drain(&mut hub, watcher, &mut saw);
-    let subscribe = ClientMessage::Subscribe { request: 1, subscription: SubscriptionId(1), pattern: "web@1.x".into() };
+    let subscribe = ClientMessage::Subscribe {
+        request: 1,
+        subscription: SubscriptionId(1),
+        pattern: "web@1.x".into(),
+        resume: None,
+    };
     hub.handle_message(at(0), watcher, None, subscribe);
     drain(&mut hub, watcher, &mut saw);
     let register = ClientMessage::Register { request: 1, registration: Registration::from_name("web@1.2.3") };

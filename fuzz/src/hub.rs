@@ -753,8 +753,14 @@ impl Driver {
             Op::Subscribe { session, sub, pattern } => {
                 let (session, sub, pattern) = (Self::session(*session), u64::from(sub % SUBS), pattern.get(&PATTERNS));
                 let request = self.request();
-                let message =
-                    ClientMessage::Subscribe { request, subscription: SubscriptionId(sub), pattern: pattern.clone() };
+                // No resume point: `Op` keeps its shape so the stored inputs still decode as
+                // they did (resuming is covered by seaport-core's resume_props).
+                let message = ClientMessage::Subscribe {
+                    request,
+                    subscription: SubscriptionId(sub),
+                    pattern: pattern.clone(),
+                    resume: None,
+                };
                 self.message(session, None, message, Msg::Subscribe { request, sub, pattern })
             }
             Op::Unsubscribe { session, sub } => {
@@ -840,7 +846,7 @@ impl Driver {
                 return Err(format!("message to session {s}, never opened: {:?}", t.message));
             }
             match t.message {
-                HubMessage::Change(change) => out.changes.push((to, change)),
+                HubMessage::Change { change, .. } => out.changes.push((to, change)),
                 message => match to.as_slice() {
                     [s] => out.replies.push((*s, message)),
                     _ => return Err(format!("reply to several sessions {to:?}: {message:?}")),
@@ -1252,10 +1258,12 @@ impl Driver {
             let ok = matches!(only, [HubMessage::Rejected { request: r, code: ErrorCode::TooManySubscriptions, .. }] if *r == Some(request));
             return ensure(ok, || format!("subscription over the limit answered {only:?}"));
         }
-        let Some((HubMessage::Synced { subscription }, snapshots)) = only.split_last() else {
+        let Some((HubMessage::Synced { subscription, at, resumed }, snapshots)) = only.split_last() else {
             return Err(format!("subscribe to {text:?} answered {only:?}"));
         };
         ensure(subscription.0 == sub, || format!("synced {subscription:?} for {sub}"))?;
+        let here = self.hub.resume_point();
+        ensure(*at == here && !resumed, || format!("synced at {at:?} (resumed: {resumed}), the hub is at {here:?}"))?;
         let chunk = self.config.limits.snapshot_chunk.max(1);
         let mut ids = BTreeSet::new();
         for m in snapshots {

@@ -456,7 +456,7 @@ fn start_hostile(addr: String, stop: Arc<AtomicBool>, attacks: Arc<Attacks>) {
     attack(&target, &stop, ms(500), |t| async move {
         let (mut stream, _) = raw_connect(&t.addr).await?;
         let subscription = seaport_net::core::SubscriptionId(1);
-        let subscribe = ClientMessage::Subscribe { request: 1, subscription, pattern: "*".into() };
+        let subscribe = ClientMessage::Subscribe { request: 1, subscription, pattern: "*".into(), resume: None };
         stream.write_all(&frame(&subscribe)).await?;
         t.attacks.slow_readers.fetch_add(1, Ordering::Relaxed);
         // Heartbeats keep it alive; it never reads until the hub gives up on it.

@@ -11,7 +11,9 @@ use rand::{Rng, SeedableRng};
 use rustc_hash::FxHashMap;
 
 use crate::error::RegistryError;
-use crate::message::{Change, ClientMessage, ErrorCode, HubMessage, PeerMessage, RequestId, SubscriptionId};
+use crate::message::{
+    Change, ClientMessage, ErrorCode, HubMessage, PeerMessage, RequestId, ResumePoint, SubscriptionId,
+};
 use crate::pattern::Pattern;
 use crate::ports::DEFAULT_PORT_RANGE;
 use crate::record::{
@@ -87,6 +89,11 @@ pub struct Limits {
     /// Requests a session may make in a burst above the rate (enough for a client to
     /// register all its services again after a reconnect).
     pub max_request_burst: u32,
+    /// Most changes kept in the log that reconnecting clients resume from; a resume
+    /// point older than the log gets a full snapshot.
+    pub resume_log_changes: usize,
+    /// Most bytes (estimated from the records it holds) the resume log may keep.
+    pub resume_log_bytes: usize,
 }
 
 impl Default for Limits {
@@ -99,6 +106,8 @@ impl Default for Limits {
             snapshot_chunk: 256,
             max_requests_per_second: 2_000,
             max_request_burst: 8_192,
+            resume_log_changes: 65_536,
+            resume_log_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -108,6 +117,11 @@ impl Default for Limits {
 pub struct HubConfig {
     /// This hub's id, stamped on the records registered through it.
     pub id: HubId,
+    /// Tells this run of the hub from earlier runs with the same id: revisions count from
+    /// zero on every start, so a client's resume point is honoured only if it names this
+    /// `(id, epoch)`. A driver must give each start a fresh value (seaport-net's server
+    /// draws a random one); the core only compares it.
+    pub epoch: u64,
     /// Seed of every random choice (record ids, ports): same seed, same inputs, same outputs.
     pub seed: u64,
     /// How often clients should send something (told to them in the welcome).
@@ -140,6 +154,7 @@ impl Default for HubConfig {
     fn default() -> HubConfig {
         HubConfig {
             id: HubId(0),
+            epoch: 0,
             seed: 0,
             heartbeat: Duration::from_secs(15),
             timeout: Duration::from_secs(45),
@@ -277,6 +292,10 @@ struct Cause {
 /// the 1 MiB frame limit even with a record of maximal metadata.
 const SNAPSHOT_BYTES: usize = 256 * 1024;
 
+/// A resume may replay this many changes beyond the number of records in the view before
+/// the hub prefers a full snapshot (so a small hub's clients still resume).
+pub const RESUME_SLACK: u64 = 64;
+
 /// The hub: sessions, leases, subscriptions and authorization around a [`Registry`].
 ///
 /// It does no I/O and reads no clock. A driver (seaport-net's server, or a test) feeds it
@@ -292,7 +311,12 @@ const SNAPSHOT_BYTES: usize = 256 * 1024;
 ///   [`poll_event`](Hub::poll_event) (what happened; on
 ///   [`CloseReason::Expired`] the driver must close that connection), and
 ///   [`poll_timeout`](Hub::poll_timeout) (when to call `handle_timeout` next).
-/// - Getters: [`registry`](Hub::registry), [`config`](Hub::config), [`session_count`](Hub::session_count).
+/// - Getters: [`registry`](Hub::registry), [`config`](Hub::config), [`session_count`](Hub::session_count),
+///   [`resume_point`](Hub::resume_point).
+///
+/// Every change to the view gets the next revision and goes into a bounded log, from
+/// which a [`ClientMessage::Subscribe`] with a resume point of this incarnation gets only
+/// what changed since ([`HubMessage::Resumed`]) instead of a full snapshot.
 ///
 /// Any message from a session renews its lease; a session silent for
 /// [`HubConfig::timeout`] expires exactly at `last message + timeout`.
@@ -337,6 +361,8 @@ pub struct Hub {
     /// Whether the hub was ever given an authorized key. Revoking every key leaves a
     /// keyed hub keyed (only the hub's own key may then register), never open.
     keyed: bool,
+    /// The revision counter and the log of recent changes that subscriptions resume from.
+    history: history::History,
 }
 
 impl Hub {
@@ -344,6 +370,7 @@ impl Hub {
     pub fn new(config: HubConfig) -> Hub {
         let mut registry = Registry::new(config.seed ^ 0x5ea9_0a7f_0000_0001);
         registry.set_recently_freed_capacity(config.limits.recently_freed_ports);
+        let history = history::History::new(config.limits.resume_log_changes, config.limits.resume_log_bytes);
         let mut hub = Hub {
             rng: SmallRng::seed_from_u64(config.seed),
             registry,
@@ -358,6 +385,7 @@ impl Hub {
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
             keyed: false,
+            history,
         };
         hub.keyed = !hub.config.authorized.is_empty();
         hub.register_self();
@@ -374,6 +402,18 @@ impl Hub {
     /// The records.
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Where the view stands: this incarnation (id and epoch) and the revision of the
+    /// last change. A subscription synced now gets this as its resume point.
+    pub fn resume_point(&self) -> ResumePoint {
+        ResumePoint { hub: self.config.id, epoch: self.config.epoch, revision: self.history.head() }
+    }
+
+    /// The oldest revision a subscription can still resume from (older ones get a full
+    /// snapshot): the log holds every change after it.
+    pub fn resume_floor(&self) -> u64 {
+        self.history.floor()
     }
 
     /// The number of open sessions.
@@ -474,8 +514,8 @@ impl Hub {
                 Ok(record) => self.send(session, HubMessage::Updated { request, record }),
                 Err(e) => self.reject(session, Some(request), &e),
             },
-            ClientMessage::Subscribe { request, subscription, pattern } => {
-                if let Err(e) = self.subscribe(session, subscription, &pattern) {
+            ClientMessage::Subscribe { request, subscription, pattern, resume } => {
+                if let Err(e) = self.subscribe(session, subscription, &pattern, resume) {
                     self.reject(session, Some(request), &e);
                 }
             }
@@ -915,17 +955,13 @@ impl Hub {
                 self.registry.insert(Arc::clone(new));
                 self.mesh.unindex_view(old);
                 self.mesh.index_view(new);
-                let same = old.origin == new.origin
-                    && old.incarnation == new.incarnation
-                    && old.role == new.role
-                    && old.version == new.version
-                    && old.host == new.host
-                    && old.port == new.port;
+                let same = history::same_instance(old, new);
                 let change = if same { Change::Update(Arc::clone(new)) } else { Change::Register(Arc::clone(new)) };
                 Some((change, Some(Arc::clone(old))))
             }
         };
         if let Some((change, before)) = change {
+            self.history.record(current.as_ref(), winner.as_ref());
             let event = match &change {
                 Change::Register(r) => Event::Registered { session: cause.session, record: Arc::clone(r) },
                 Change::Update(r) => Event::Updated { session: cause.session, record: Arc::clone(r) },
@@ -943,6 +979,7 @@ impl Hub {
         session: SessionId,
         subscription: SubscriptionId,
         pattern: &str,
+        resume: Option<ResumePoint>,
     ) -> Result<(), RegistryError> {
         let pattern = Pattern::parse(pattern)?;
         let Some(s) = self.sessions.get(&session) else { return Ok(()) };
@@ -961,28 +998,42 @@ impl Hub {
             }
         }
         let chunk = self.config.limits.snapshot_chunk.max(1);
-        let mut batch = Vec::new();
-        let mut batch_bytes = 0;
-        let mut batches = Vec::new();
-        self.registry.for_each_match(&pattern, |r| {
-            batch_bytes += r.encoded_size_estimate();
-            batch.push(Arc::clone(r));
-            if batch.len() == chunk || batch_bytes >= SNAPSHOT_BYTES {
-                batches.push(std::mem::take(&mut batch));
-                batch_bytes = 0;
+        let resumed = resume.and_then(|point| self.resume_changes(&pattern, point));
+        let is_resumed = resumed.is_some();
+        if let Some(changes) = resumed {
+            for changes in chunked(changes, chunk, |c| c.record().encoded_size_estimate()) {
+                self.send(session, HubMessage::Resumed { subscription, changes });
             }
-        });
-        if !batch.is_empty() {
-            batches.push(batch);
+        } else {
+            let mut matches = Vec::new();
+            self.registry.for_each_match(&pattern, |r| matches.push(Arc::clone(r)));
+            for records in chunked(matches, chunk, |r| r.encoded_size_estimate()) {
+                self.send(session, HubMessage::Snapshot { subscription, records });
+            }
         }
-        for records in batches {
-            self.send(session, HubMessage::Snapshot { subscription, records });
-        }
-        self.send(session, HubMessage::Synced { subscription });
+        let at = self.resume_point();
+        self.send(session, HubMessage::Synced { subscription, at, resumed: is_resumed });
         if let Some(s) = self.sessions.get_mut(&session) {
             s.subscriptions.insert(subscription, pattern);
         }
         Ok(())
+    }
+
+    /// The changes that bring a replica of `pattern` at `point` up to date, or `None` when
+    /// the subscription must get a full snapshot: `point` is of another incarnation, not
+    /// covered by the log (too old, or ahead of this hub), or so far back that more
+    /// changes happened since than the view holds records (a snapshot is then no dearer,
+    /// and this bounds the work a herd of reconnecting clients can cause).
+    fn resume_changes(&self, pattern: &Pattern, point: ResumePoint) -> Option<Vec<Change>> {
+        if (point.hub, point.epoch) != (self.config.id, self.config.epoch) {
+            return None;
+        }
+        let since = self.history.changes_since(point.revision)?;
+        let records = u64::try_from(self.registry.len()).unwrap_or(u64::MAX);
+        if since > records.saturating_add(RESUME_SLACK) {
+            return None;
+        }
+        self.history.resume(pattern, point.revision, &self.registry)
     }
 
     fn unsubscribe(&mut self, session: SessionId, subscription: SubscriptionId) -> bool {
@@ -1028,7 +1079,8 @@ impl Hub {
             collect(before, self);
         }
         if !to.is_empty() {
-            self.outgoing.push_back(Transmit { to: to.into_iter().collect(), message: HubMessage::Change(change) });
+            let message = HubMessage::Change { revision: self.history.head(), change };
+            self.outgoing.push_back(Transmit { to: to.into_iter().collect(), message });
         }
     }
 
@@ -1107,10 +1159,30 @@ impl Hub {
     }
 }
 
+/// Cuts `items` into messages of at most `chunk` items and about [`SNAPSHOT_BYTES`].
+fn chunked<T>(items: Vec<T>, chunk: usize, size: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
+    let mut batches = Vec::new();
+    let mut batch = Vec::new();
+    let mut batch_bytes = 0;
+    for item in items {
+        batch_bytes += size(&item);
+        batch.push(item);
+        if batch.len() == chunk || batch_bytes >= SNAPSHOT_BYTES {
+            batches.push(std::mem::take(&mut batch));
+            batch_bytes = 0;
+        }
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    batches
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+mod history;
 mod mesh;
 #[cfg(test)]
 mod tests;

@@ -33,6 +33,7 @@
 //!     request: 1,
 //!     subscription: SubscriptionId(1),
 //!     pattern: "web@1.x".into(),
+//!     resume: None,
 //! });
 //! hub.handle_message(t0, service, None, ClientMessage::Register {
 //!     request: 1,
@@ -40,7 +41,7 @@
 //! });
 //! let mut seen = Vec::new();
 //! while let Some(t) = hub.poll_outgoing() {
-//!     if let HubMessage::Change(Change::Register(record)) = &t.message {
+//!     if let HubMessage::Change { change: Change::Register(record), .. } = &t.message {
 //!         assert_eq!(t.to, vec![watcher]);
 //!         seen.push(record.address());
 //!     }
@@ -69,7 +70,7 @@ pub use error::{ParseError, ParseErrorKind, RegistryError};
 pub use hub::{
     CloseReason, Event, FreeReason, Hub, HubConfig, KeyId, Limits, SessionId, SessionKind, Transmit, HUB_ROLE,
 };
-pub use message::{Change, ClientMessage, ErrorCode, HubMessage, PeerMessage, RequestId, SubscriptionId};
+pub use message::{Change, ClientMessage, ErrorCode, HubMessage, PeerMessage, RequestId, ResumePoint, SubscriptionId};
 pub use pattern::Pattern;
 pub use ports::DEFAULT_PORT_RANGE;
 pub use record::{HubId, MetaLimits, PortRequest, Record, RecordId, Registration, Role};

@@ -49,6 +49,12 @@ pub enum ClientMessage {
     /// Subscribe to the records matching a pattern: the hub answers with
     /// [`HubMessage::Snapshot`]s of the current matches, then [`HubMessage::Synced`], then
     /// sends a [`HubMessage::Change`] for every change to a matching record.
+    ///
+    /// With a `resume` point that names this hub incarnation and that the hub's change
+    /// log still covers, the hub sends [`HubMessage::Resumed`] messages instead of
+    /// snapshots: only what changed since then, so the client patches the replica it
+    /// kept. Any other resume point (another incarnation, too old, from the future) gets
+    /// a full snapshot; [`HubMessage::Synced`] says which of the two it was.
     Subscribe {
         /// Request id.
         request: RequestId,
@@ -56,6 +62,9 @@ pub enum ClientMessage {
         subscription: SubscriptionId,
         /// The pattern, in [`Pattern`](crate::Pattern) syntax.
         pattern: String,
+        /// Where the client's replica of this same pattern stands, from an earlier
+        /// [`HubMessage::Synced`] and the [`HubMessage::Change`]s after it.
+        resume: Option<ResumePoint>,
     },
     /// Drop a subscription; answered by [`HubMessage::Done`].
     Unsubscribe {
@@ -154,6 +163,19 @@ impl ClientMessage {
     }
 }
 
+/// A point in the history of one hub incarnation's view: after the change numbered
+/// `revision`. A client keeps one per subscription to resume it after a reconnect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ResumePoint {
+    /// The hub's id.
+    pub hub: HubId,
+    /// The hub's epoch: differs on every start of the hub, so a revision of an earlier
+    /// run (which counted from zero again) is never taken for one of this run.
+    pub epoch: u64,
+    /// The number of changes to the hub's view so far (0 before the first).
+    pub revision: u64,
+}
+
 /// A change to a record, sent to every session subscribed to a pattern it matches.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Change {
@@ -216,22 +238,47 @@ pub enum HubMessage {
         /// A sentence for people.
         message: String,
     },
-    /// Some of the records matching a subscription when it started (there may be several).
+    /// Some of the records matching a subscription when it started (there may be several):
+    /// a full snapshot, which replaces whatever replica the client had.
     Snapshot {
         /// The subscription.
         subscription: SubscriptionId,
         /// Matching records.
         records: Vec<Arc<Record>>,
     },
-    /// The snapshot of a subscription is complete; changes follow.
+    /// Some of what changed for a resumed subscription since its resume point (there may
+    /// be several): at most one change per record id, each giving the record's state now.
+    /// A `Register` or `Update` is a record that matches the pattern now; a `Free` is a
+    /// record that matched at some point since the resume point and is gone or no longer
+    /// matches (it carries the record as it last matched).
+    Resumed {
+        /// The subscription.
+        subscription: SubscriptionId,
+        /// The changes, by record id.
+        changes: Vec<Change>,
+    },
+    /// The snapshot (or the resumed changes) of a subscription is complete; changes follow.
     Synced {
         /// The subscription.
         subscription: SubscriptionId,
+        /// Where the hub's view stands: the client's resume point for this subscription.
+        at: ResumePoint,
+        /// `true` when the subscription was resumed ([`HubMessage::Resumed`] messages
+        /// came), `false` after a full snapshot.
+        resumed: bool,
     },
     /// A record matching one of the session's subscriptions changed. The same message
     /// goes to every interested session, so it is encoded once; clients route it to their
     /// own subscriptions by matching their patterns.
-    Change(Change),
+    Change {
+        /// The change's number in this hub incarnation: one more than the change before
+        /// it in the hub's view, whichever sessions that one went to. Every change a
+        /// session's subscriptions care about up to this one has reached the session, so
+        /// a synced subscription's resume point moves up to it.
+        revision: u64,
+        /// The change.
+        change: Change,
+    },
     /// The hub is alive.
     Heartbeat,
     /// Hub-to-hub traffic on a connection this hub accepted (see [`PeerMessage`]).

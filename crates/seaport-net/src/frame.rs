@@ -79,7 +79,7 @@ use crate::error::FrameError;
 pub const MAGIC: [u8; 8] = *b"SEAPORT\x00";
 
 /// The protocol version this implementation speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Length of the preamble: magic plus big-endian version.
 pub const PREAMBLE_LEN: usize = 12;
@@ -450,9 +450,9 @@ mod tests {
     fn preamble_round_trip() {
         let mut out = Vec::new();
         write_preamble(PROTOCOL_VERSION, &mut out);
-        assert_eq!(out, b"SEAPORT\x00\x00\x00\x00\x01");
+        assert_eq!(out, b"SEAPORT\x00\x00\x00\x00\x02");
         let bytes: [u8; PREAMBLE_LEN] = out.as_slice().try_into().unwrap();
-        assert_eq!(parse_preamble(&bytes).unwrap(), 1);
+        assert_eq!(parse_preamble(&bytes).unwrap(), 2);
     }
 
     #[test]

@@ -250,8 +250,10 @@ impl NodeSession {
             }
             HubMessage::Registered { .. } | HubMessage::Updated { .. } | HubMessage::Done { .. } => false,
             // Only this session can register a record it owns: the change is its own echo.
-            HubMessage::Change(Change::Register(record)) => hub.record_owner(record.id.as_str()) != Some(session),
-            HubMessage::Change(Change::Free(record)) => {
+            HubMessage::Change { change: Change::Register(record), .. } => {
+                hub.record_owner(record.id.as_str()) != Some(session)
+            }
+            HubMessage::Change { change: Change::Free(record), .. } => {
                 self.expect_echo(record.id.as_str());
                 true
             }
@@ -288,12 +290,20 @@ pub(crate) fn encode(message: &HubMessage) -> Option<Arc<[u8]>> {
         HubMessage::Welcome { host, .. } => push_line(&mut out, &("helo", host)),
         HubMessage::Snapshot { records, .. } => records.iter().for_each(|r| push_register(&mut out, r)),
         HubMessage::Synced { .. } => push_line(&mut out, &["synced"]),
-        HubMessage::Change(Change::Register(r) | Change::Update(r)) => push_register(&mut out, r),
-        HubMessage::Change(Change::Free(r)) => push_line(&mut out, &("free", r.id.as_str())),
+        HubMessage::Change { change, .. } => push_change(&mut out, change),
+        // Node clients never resume, but the lines would be the same.
+        HubMessage::Resumed { changes, .. } => changes.iter().for_each(|c| push_change(&mut out, c)),
         HubMessage::Heartbeat => out.extend_from_slice(HEARTBEAT_LINE),
         _ => {}
     }
     (!out.is_empty()).then(|| out.into())
+}
+
+fn push_change(out: &mut Vec<u8>, change: &Change) {
+    match change {
+        Change::Register(r) | Change::Update(r) => push_register(out, r),
+        Change::Free(r) => push_line(out, &("free", r.id.as_str())),
+    }
 }
 
 /// Splits a byte stream into lines of at most `max` bytes.
@@ -357,7 +367,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
             now,
             session,
             None,
-            ClientMessage::Subscribe { request: 0, subscription: SubscriptionId(0), pattern },
+            ClientMessage::Subscribe { request: 0, subscription: SubscriptionId(0), pattern, resume: None },
         );
     };
     let node = Arc::new(NodeSession::default());
@@ -491,7 +501,7 @@ async fn write_loop(mut rx: mpsc::Receiver<Arc<[u8]>>, mut stream: TcpStream, he
 
 #[cfg(test)]
 mod tests {
-    use seaport_core::{HubId, RecordId, Role};
+    use seaport_core::{HubId, RecordId, ResumePoint, Role};
     use serde_json::json;
 
     use super::*;
@@ -618,9 +628,15 @@ mod tests {
             first,
             json!(["register", "ID", {"role": "web", "version": "1.0.0", "host": "10.0.0.1", "port": 80, "id": "ID"}])
         );
-        assert_eq!(text(HubMessage::Synced { subscription: SubscriptionId(0) }).unwrap(), "[\"synced\"]\n");
-        assert!(text(HubMessage::Change(Change::Update(record.clone()))).unwrap().starts_with("[\"register\",\"ID\","));
-        assert_eq!(text(HubMessage::Change(Change::Free(record))).unwrap(), "[\"free\",\"ID\"]\n");
+        let at = ResumePoint { hub: HubId(1), epoch: 2, revision: 3 };
+        let synced = HubMessage::Synced { subscription: SubscriptionId(0), at, resumed: false };
+        assert_eq!(text(synced).unwrap(), "[\"synced\"]\n");
+        let update = HubMessage::Change { revision: 4, change: Change::Update(record.clone()) };
+        assert!(text(update).unwrap().starts_with("[\"register\",\"ID\","));
+        let free = HubMessage::Change { revision: 5, change: Change::Free(record.clone()) };
+        assert_eq!(text(free).unwrap(), "[\"free\",\"ID\"]\n");
+        let resumed = HubMessage::Resumed { subscription: SubscriptionId(0), changes: vec![Change::Free(record)] };
+        assert_eq!(text(resumed).unwrap(), "[\"free\",\"ID\"]\n");
         assert_eq!(text(HubMessage::Heartbeat).unwrap(), "[\"heartbeat\"]\n");
         assert_eq!(text(HubMessage::Done { request: 1 }), None);
         assert_eq!(text(HubMessage::Snapshot { subscription: SubscriptionId(0), records: vec![] }), None);

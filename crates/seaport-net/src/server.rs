@@ -47,6 +47,11 @@ pub struct HubConfig {
     pub handshake_timeout: Duration,
     /// Frames queued for one connection before it counts as too slow and is dropped.
     pub outgoing_queue: usize,
+    /// Connections the kernel may queue before the hub accepts them (capped by the
+    /// system, `net.core.somaxconn` on Linux). When a hub restarts or the network blips,
+    /// every client reconnects at once; with std's default of 128, the connections beyond
+    /// it have their SYNs dropped and wait for a retransmit, one second or more.
+    pub listen_backlog: u32,
 }
 
 impl Default for HubConfig {
@@ -59,6 +64,7 @@ impl Default for HubConfig {
             max_connections: 16_384,
             handshake_timeout: Duration::from_secs(5),
             outgoing_queue: 4096,
+            listen_backlog: 4096,
         }
     }
 }
@@ -141,8 +147,9 @@ impl Hub {
     /// [`ServerError::Bind`] when the address cannot be bound (for example, in use).
     pub async fn bind(addr: impl ToSocketAddrs + std::fmt::Display, config: HubConfig) -> Result<Hub, ServerError> {
         let shown = addr.to_string();
-        let listener =
-            TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr: shown.clone(), source })?;
+        let listener = bind_listener(addr, config.listen_backlog)
+            .await
+            .map_err(|source| ServerError::Bind { addr: shown.clone(), source })?;
         let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: shown, source })?;
         let mut core = config.core.clone();
         core.authorized.extend(config.authorized.iter().map(|k| KeyId(k.to_bytes())));
@@ -152,6 +159,11 @@ impl Hub {
         }
         if core.id.0 == 0 {
             core.id = seaport_core::HubId(rand::random());
+        }
+        // Every start is a new incarnation, even with a configured id: revisions count
+        // from zero again, so clients' resume points from the last run must not match.
+        if core.epoch == 0 {
+            core.epoch = rand::random::<u64>().max(1);
         }
         let shared = Arc::new(Shared {
             state: Mutex::new(State { hub: seaport_core::Hub::new(core), conns: HashMap::new(), watchers: Vec::new() }),
@@ -264,6 +276,8 @@ impl std::fmt::Debug for Hub {
 }
 
 mod peer;
+#[cfg(test)]
+mod tests;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -374,6 +388,34 @@ fn log_event(event: &Event) {
         _ => tracing::debug!(?event, "event"),
     }
 }
+
+/// Binds like async-std's `TcpListener::bind` (the first address that binds), with a
+/// listen backlog of `backlog`.
+async fn bind_listener(addr: impl ToSocketAddrs, backlog: u32) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in addr.to_socket_addrs().await? {
+        match std::net::TcpListener::bind(addr) {
+            Ok(listener) => {
+                set_backlog(&listener, backlog);
+                return Ok(TcpListener::from(listener));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")))
+}
+
+/// std listens with a backlog of 128; listening again on the bound socket sets ours.
+#[cfg(unix)]
+fn set_backlog(listener: &std::net::TcpListener, backlog: u32) {
+    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    if let Err(e) = rustix::net::listen(listener, backlog) {
+        tracing::warn!(error = %e, backlog, "cannot raise the listen backlog; keeping the default");
+    }
+}
+
+#[cfg(not(unix))]
+fn set_backlog(_listener: &std::net::TcpListener, _backlog: u32) {}
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, stop: futures::channel::oneshot::Receiver<()>) {
     let mut stop = stop.fuse();

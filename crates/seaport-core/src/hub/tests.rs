@@ -52,7 +52,7 @@ fn subscribe(hub: &mut Hub, s: SessionId, sub: u64, pattern: &str) -> Vec<HubMes
         T0,
         s,
         None,
-        C::Subscribe { request: 1, subscription: SubscriptionId(sub), pattern: pattern.into() },
+        C::Subscribe { request: 1, subscription: SubscriptionId(sub), pattern: pattern.into(), resume: None },
     );
     drain(hub).into_iter().map(|t| t.message).collect()
 }
@@ -148,7 +148,11 @@ fn subscription_gets_snapshot_then_synced_then_changes() {
         msgs,
         vec![
             HubMessage::Snapshot { subscription: SubscriptionId(9), records: vec![Arc::clone(&rec)] },
-            HubMessage::Synced { subscription: SubscriptionId(9) }
+            HubMessage::Synced {
+                subscription: SubscriptionId(9),
+                at: ResumePoint { hub: HubId(0), epoch: 0, revision: 2 },
+                resumed: false
+            }
         ]
     );
     register(&mut hub, A, None, Registration::from_name("db@2.0.0")).unwrap();
@@ -157,7 +161,7 @@ fn subscription_gets_snapshot_then_synced_then_changes() {
     hub.handle_message(T0, A, None, C::Free { request: 2, id: other.id.to_string() });
     let out = drain(&mut hub);
     let to_watcher: Vec<_> = out.iter().filter(|t| t.to.contains(&W)).map(|t| &t.message).collect();
-    assert_eq!(to_watcher, vec![&HubMessage::Change(Change::Free(other))]);
+    assert_eq!(to_watcher, vec![&HubMessage::Change { revision: 5, change: Change::Free(other) }]);
 }
 
 #[test]
@@ -169,7 +173,7 @@ fn one_change_per_session_even_with_overlapping_subscriptions() {
     subscribe(&mut hub, W, 2, "*");
     hub.handle_message(T0, A, None, C::Register { request: 1, registration: Registration::new("web") });
     let out = drain(&mut hub);
-    let changes: Vec<_> = out.iter().filter(|t| matches!(t.message, HubMessage::Change(_))).collect();
+    let changes: Vec<_> = out.iter().filter(|t| matches!(t.message, HubMessage::Change { .. })).collect();
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].to, vec![W]);
 }
@@ -184,7 +188,13 @@ fn closing_a_session_frees_its_records_and_tells_watchers() {
     events(&mut hub);
     hub.handle_session_closed(T0, A);
     let out = drain(&mut hub);
-    assert_eq!(out, vec![Transmit { to: vec![W], message: HubMessage::Change(Change::Free(Arc::clone(&rec))) }]);
+    assert_eq!(
+        out,
+        vec![Transmit {
+            to: vec![W],
+            message: HubMessage::Change { revision: 2, change: Change::Free(Arc::clone(&rec)) }
+        }]
+    );
     let evs = events(&mut hub);
     assert!(evs.contains(&Event::Freed { session: Some(A), record: rec, reason: FreeReason::OwnerGone }));
     assert!(evs.contains(&Event::SessionClosed { session: A, reason: CloseReason::Disconnected }));
@@ -297,7 +307,8 @@ fn keyed_hub_lets_only_the_owner_or_hub_key_change_a_record() {
     let out = drain(&mut hub);
     assert!(out.contains(&Transmit { to: vec![B], message: HubMessage::Done { request: 3 } }));
     // The owner hears that its record was freed, so it does not register it again.
-    assert!(out.contains(&Transmit { to: vec![A], message: HubMessage::Change(Change::Free(Arc::clone(&rec))) }));
+    let change = HubMessage::Change { revision: hub.resume_point().revision, change: Change::Free(Arc::clone(&rec)) };
+    assert!(out.contains(&Transmit { to: vec![A], message: change }));
     assert!(hub.registry().is_empty());
 }
 
@@ -357,7 +368,7 @@ fn announce(hub: &mut Hub, s: SessionId, reg: Registration, reannounced: bool) -
         .into_iter()
         .filter(|t| t.to == vec![s])
         .map(|t| t.message)
-        .find(|m| !matches!(m, HubMessage::Welcome { .. } | HubMessage::Change(_)))
+        .find(|m| !matches!(m, HubMessage::Welcome { .. } | HubMessage::Change { .. }))
         .expect("a reply")
 }
 

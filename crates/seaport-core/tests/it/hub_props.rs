@@ -16,7 +16,8 @@
 //!    anyone else; replies, snapshots and events are the ones the model predicts. The
 //!    model also encodes the hub's current rules that an update setting the same
 //!    metadata changes nothing (no change, no event) and that an explicit port already
-//!    used on the host raises `Event::DuplicatePort`.
+//!    used on the host raises `Event::DuplicatePort`. Change messages carry strictly
+//!    increasing revisions, none beyond the hub's; `Synced` carries the hub's resume point.
 //! 4. Leases: `poll_timeout()` is the earliest `last_seen + timeout` of the open sessions;
 //!    [`Op::ExpiryProbe`] checks a session is open after `handle_timeout(deadline - 1ms)`
 //!    and closed after `handle_timeout(deadline)`.
@@ -38,7 +39,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use seaport_core::message::{Change, ClientMessage, ErrorCode, HubMessage, SubscriptionId};
+use seaport_core::message::{Change, ClientMessage, ErrorCode, HubMessage, ResumePoint, SubscriptionId};
 use seaport_core::record::parse_version;
 use seaport_core::{
     CloseReason, Event, FreeReason, Hub, HubConfig, HubId, KeyId, Limits, Meta, MetaLimits, Pattern, PortRequest,
@@ -646,12 +647,18 @@ pub struct Outputs {
 /// Drains every output of `hub`.
 pub fn drain(hub: &mut Hub) -> Outputs {
     let mut out = Outputs::default();
+    let point = hub.resume_point();
+    let mut last_revision = None;
     while let Some(t) = hub.poll_outgoing() {
         let to: Vec<u64> = t.to.iter().map(|s| s.0).collect();
         if to.is_empty() || to.windows(2).any(|w| w[0] >= w[1]) {
             out.problems.push(format!("recipients not strictly ascending or empty: {to:?} for {:?}", t.message));
         }
-        if let HubMessage::Change(change) = t.message {
+        if let HubMessage::Change { revision, change } = t.message {
+            if last_revision.is_some_and(|last| revision <= last) || revision > point.revision {
+                out.problems.push(format!("change revision {revision} after {last_revision:?}, hub at {point:?}"));
+            }
+            last_revision = Some(revision);
             let kind = match &change {
                 Change::Register(_) => ChangeKind::Register,
                 Change::Update(_) => ChangeKind::Update,
@@ -703,7 +710,12 @@ pub fn drain(hub: &mut Hub) -> Outputs {
                 }
                 Reply::Snapshot { sub: subscription.0, ids: set }
             }
-            HubMessage::Synced { subscription } => Reply::Synced { sub: subscription.0 },
+            HubMessage::Synced { subscription, at, resumed } => {
+                if at != point || resumed {
+                    out.problems.push(format!("synced at {at:?} (resumed: {resumed}), the hub is at {point:?}"));
+                }
+                Reply::Synced { sub: subscription.0 }
+            }
             other => Reply::Other(format!("{other:?}")),
         };
         out.replies.push((session, reply));
@@ -984,6 +996,7 @@ impl Harness {
                     request,
                     subscription: SubscriptionId(sub),
                     pattern: PATTERNS[p].text.into(),
+                    resume: None,
                 };
                 self.hub.handle_message(at, SessionId(sid), None, message);
                 if self.model.renew(sid, now) {
@@ -1426,15 +1439,25 @@ fn client_message() -> BoxedStrategy<ClientMessage> {
         }),
         2 => (request, id()).prop_map(|(request, id)| ClientMessage::Free { request, id }),
         1 => (request, id(), meta()).prop_map(|(request, id, meta)| ClientMessage::Update { request, id, meta }),
-        2 => (request, 0u64..3, text()).prop_map(|(request, s, pattern)| ClientMessage::Subscribe {
+        2 => (request, 0u64..3, text(), resume_point()).prop_map(|(request, s, pattern, resume)| ClientMessage::Subscribe {
             request,
             subscription: SubscriptionId(s),
             pattern,
+            resume,
         }),
         1 => (request, 0u64..3).prop_map(|(request, s)| ClientMessage::Unsubscribe { request, subscription: SubscriptionId(s) }),
         1 => Just(ClientMessage::Heartbeat),
     ]
     .boxed()
+}
+
+/// Resume points a client might send: none, plausible ones of this hub, and garbage.
+fn resume_point() -> BoxedStrategy<Option<ResumePoint>> {
+    let hub = prop_oneof![Just(HUB_ID), any::<u64>().prop_map(HubId)];
+    let epoch = prop_oneof![Just(0u64), any::<u64>()];
+    let revision = prop_oneof![0u64..40, any::<u64>()];
+    prop::option::of((hub, epoch, revision).prop_map(|(hub, epoch, revision)| ResumePoint { hub, epoch, revision }))
+        .boxed()
 }
 
 #[derive(Clone, Debug)]

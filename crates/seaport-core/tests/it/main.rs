@@ -3,4 +3,5 @@
 mod fuzz_regressions;
 mod hub_props;
 mod mesh_sim;
+mod resume_props;
 mod semver_cases;

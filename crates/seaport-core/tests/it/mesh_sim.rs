@@ -7,6 +7,11 @@
 //! hub must list exactly the live clients' registrations (same id, host and port) and the
 //! live hubs' own records, and no two records may share a port on a host.
 //!
+//! Every client also watches `*` like the real client's replica: it keeps the records and
+//! its resume point across reconnects, resumes when it comes back (to the same hub
+//! incarnation, or gets a full snapshot from another), and after the run its replica
+//! must equal its hub's view.
+//!
 //! A failing seed replays exactly: `SEAPORT_SIM_SEED=1234 cargo test -p seaport-core
 //! --test it mesh_sim::replay -- --nocapture`. `cargo test -p seaport-core --test it
 //! mesh_sim::many_seeds -- --ignored` runs many more seeds (`SEAPORT_SIM_SEEDS`).
@@ -16,8 +21,8 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use seaport_core::message::{ClientMessage, HubMessage};
-use seaport_core::{Hub, HubConfig, HubId, PortRequest, Registration, SessionId, SessionKind, Timestamp};
+use seaport_core::message::{Change, ClientMessage, HubMessage, ResumePoint, SubscriptionId};
+use seaport_core::{Hub, HubConfig, HubId, PortRequest, Record, Registration, SessionId, SessionKind, Timestamp};
 
 /// One end of a connection: a hub session, or a client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,7 +67,35 @@ struct SimClient {
     pending: BTreeMap<u64, String>,
     /// How often each id was registered (the client's incarnation count).
     incarnations: BTreeMap<String, u64>,
+    /// The replica of `*`.
+    watch: Watch,
 }
+
+/// A client's replica of one subscription, as seaport-net's client keeps it.
+#[derive(Default)]
+struct Watch {
+    records: BTreeMap<String, Record>,
+    /// A full snapshot being collected.
+    incoming: Option<BTreeMap<String, Record>>,
+    /// Resumed changes being collected.
+    resumed_changes: Vec<Change>,
+    /// Synced on the current connection: changes apply.
+    synced: bool,
+    point: Option<ResumePoint>,
+    resumed: u64,
+    full: u64,
+}
+
+impl Watch {
+    fn apply(&mut self, change: &Change) {
+        match change {
+            Change::Register(r) | Change::Update(r) => self.records.insert(r.id.to_string(), Record::clone(r)),
+            Change::Free(r) => self.records.remove(r.id.as_str()),
+        };
+    }
+}
+
+const WATCH: SubscriptionId = SubscriptionId(1);
 
 struct Sim {
     rng: SmallRng,
@@ -126,6 +159,7 @@ impl Sim {
     fn make_hub(&mut self, index: usize, count: usize, generation: u64) -> Hub {
         let config = HubConfig {
             id: HubId((index as u64 + 1) * 1000 + generation),
+            epoch: generation,
             seed: self.rng.gen(),
             port_range: 20_000..=20_999,
             port_partition: (index as u16, count as u16),
@@ -193,6 +227,15 @@ impl Sim {
         for (id, role, port) in wanted {
             self.client_send_register(c, &id, &role, port);
         }
+        let client = &mut self.clients[c];
+        client.next_request += 1;
+        let subscribe = ClientMessage::Subscribe {
+            request: client.next_request,
+            subscription: WATCH,
+            pattern: "*".into(),
+            resume: client.watch.point,
+        };
+        self.push(conn, End::Client { client: c }, Payload::Client(subscribe));
     }
 
     fn client_send_register(&mut self, c: usize, id: &str, role: &str, port: Option<u16>) {
@@ -268,6 +311,9 @@ impl Sim {
                     let cl = &mut self.clients[client];
                     cl.conn = None;
                     cl.pending.clear();
+                    cl.watch.synced = false;
+                    cl.watch.incoming = None;
+                    cl.watch.resumed_changes.clear();
                 }
             }
         }
@@ -354,14 +400,55 @@ impl Sim {
                     client.desired.remove(&id);
                 }
             }
-            HubMessage::Change(seaport_core::Change::Free(record)) => {
-                // Another client freed one of ours: like the real client, stop keeping it.
-                let client = &mut self.clients[c];
-                let id = record.id.to_string();
-                if client.desired.get(&id).is_some_and(|(_, port)| *port == Some(record.port)) {
-                    self.log.push(format!("client {c}: {id} was freed by someone else"));
-                    client.desired.remove(&id);
+            HubMessage::Change { revision, change } => {
+                let watch = &mut self.clients[c].watch;
+                // Before its own `Synced`, a subscription ignores changes: its snapshot or
+                // resumed changes already include them.
+                if watch.synced {
+                    watch.apply(&change);
+                    let point = watch.point.as_mut().expect("a synced watch has a point");
+                    assert!(revision > point.revision, "revisions go up: {revision} after {}", point.revision);
+                    point.revision = revision;
                 }
+                if let Change::Free(record) = change {
+                    // Another client freed one of ours: like the real client, stop keeping it.
+                    let client = &mut self.clients[c];
+                    let id = record.id.to_string();
+                    if client.desired.get(&id).is_some_and(|(_, port)| *port == Some(record.port)) {
+                        self.log.push(format!("client {c}: {id} was freed by someone else"));
+                        client.desired.remove(&id);
+                    }
+                }
+            }
+            HubMessage::Snapshot { records, .. } => {
+                let incoming = self.clients[c].watch.incoming.get_or_insert_with(BTreeMap::new);
+                for r in records {
+                    incoming.insert(r.id.to_string(), Record::clone(&r));
+                }
+            }
+            HubMessage::Resumed { changes, .. } => {
+                let watch = &mut self.clients[c].watch;
+                assert!(watch.incoming.is_none(), "resumed changes after a snapshot");
+                // Applied only with the `Synced` that carries their point: a connection that
+                // drops in between would leave a replica patched past its resume point.
+                watch.resumed_changes.extend(changes);
+            }
+            HubMessage::Synced { at, resumed, .. } => {
+                let watch = &mut self.clients[c].watch;
+                if resumed {
+                    let from = watch.point.expect("a resume needs a point");
+                    assert_eq!((from.hub, from.epoch), (at.hub, at.epoch), "resumed on another incarnation");
+                    for change in std::mem::take(&mut watch.resumed_changes) {
+                        watch.apply(&change);
+                    }
+                    watch.resumed += 1;
+                } else {
+                    watch.records = watch.incoming.take().unwrap_or_default();
+                    watch.full += 1;
+                }
+                self.log.push(format!("client {c} synced at {at:?}, resumed: {resumed}"));
+                watch.point = Some(at);
+                watch.synced = true;
             }
             _ => {}
         }
@@ -566,6 +653,22 @@ impl Sim {
                 expected.insert(id.clone(), (client.host.clone(), *port));
             }
         }
+        for (c, client) in self.clients.iter().enumerate() {
+            let Some(conn) = client.conn.filter(|_| client.alive) else { continue };
+            let Some(End::Hub { hub, .. }) = self.conns.get(&conn).map(|x| x.b) else { continue };
+            if !client.watch.synced {
+                fail(format!("client {c} never synced its watch"));
+            }
+            let view: BTreeMap<String, Record> =
+                self.hubs[hub].hub.registry().iter().map(|r| (r.id.to_string(), Record::clone(r))).collect();
+            if client.watch.records != view {
+                fail(format!(
+                    "client {c}'s replica {:?} differs from hub {hub}'s view {:?}",
+                    client.watch.records.keys().collect::<Vec<_>>(),
+                    view.keys().collect::<Vec<_>>()
+                ));
+            }
+        }
         let hub_records: BTreeSet<String> =
             self.hubs.iter().map(|h| format!("seaport-{}", h.hub.config().id)).collect();
         for (h, sim_hub) in self.hubs.iter().enumerate() {
@@ -601,7 +704,8 @@ impl Sim {
     }
 }
 
-fn run(seed: u64) {
+/// Runs one seed; returns how many subscriptions resumed and how many got a full snapshot.
+fn run(seed: u64) -> (u64, u64) {
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x9e37_79b9);
     let hubs = rng.gen_range(2..=4);
     let clients = rng.gen_range(2..=6);
@@ -614,13 +718,19 @@ fn run(seed: u64) {
     }
     sim.settle();
     sim.check(seed);
+    sim.clients.iter().fold((0, 0), |(r, f), c| (r + c.watch.resumed, f + c.watch.full))
 }
 
 #[test]
 fn a_few_thousand_seeds() {
+    let (mut resumed, mut full) = (0, 0);
     for seed in 0..2_000 {
-        run(seed);
+        let (r, f) = run(seed);
+        resumed += r;
+        full += f;
     }
+    // Both paths ran: clients came back to the hub they left, and to other hubs.
+    assert!(resumed > 0 && full > 0, "{resumed} resumed, {full} full snapshots");
 }
 
 /// Replays `SEAPORT_SIM_SEED`.

@@ -45,6 +45,17 @@ impl Backoff {
         delay
     }
 
+    /// [`next_delay`](Backoff::next_delay) with the random number drawn from `rng`.
+    pub fn next_jittered(&mut self, rng: &mut impl rand::Rng) -> Duration {
+        self.next_delay(rng.gen_range(0.0..=1.0))
+    }
+
+    /// The wait before the first attempt after a lost connection: uniform in
+    /// `[0, initial]`, without counting a failure.
+    pub fn first_delay(&self, rng: &mut impl rand::Rng) -> Duration {
+        self.initial.mul_f64(rng.gen_range(0.0..=1.0))
+    }
+
     /// After a successful connection: the next failure starts from `initial` again.
     pub fn reset(&mut self) {
         self.failures = 0;
@@ -74,6 +85,36 @@ mod tests {
         assert_eq!(b.next_delay(0.0), Duration::ZERO);
         assert_eq!(b.next_delay(1.0), Duration::from_millis(200));
         assert_eq!(b.next_delay(7.0), Duration::from_millis(400), "out-of-range unit is clamped");
+    }
+
+    /// A thousand clients that lost the same hub: their delays spread over the whole
+    /// window instead of bunching (each tenth of it gets at least half its share).
+    #[test]
+    fn a_herd_spreads_over_the_window() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let (initial, max) = (Duration::from_millis(100), Duration::from_secs(2));
+        for failures in [0u32, 1, 3, 10] {
+            let mut buckets = [0u32; 10];
+            let mut ceiling = Duration::ZERO;
+            for _ in 0..1000 {
+                let mut b = Backoff::new(initial, max);
+                for _ in 0..failures {
+                    b.next_delay(1.0);
+                }
+                ceiling = b.ceiling();
+                let delay = b.next_jittered(&mut rng);
+                assert!(delay <= ceiling);
+                let bucket = (delay.as_secs_f64() / ceiling.as_secs_f64() * 10.0) as usize;
+                buckets[bucket.min(9)] += 1;
+            }
+            assert!(buckets.iter().all(|&n| n >= 50), "after {failures} failures (ceiling {ceiling:?}): {buckets:?}");
+        }
+        let b = Backoff::new(initial, max);
+        let mut firsts: Vec<Duration> = (0..1000).map(|_| b.first_delay(&mut rng)).collect();
+        firsts.sort();
+        assert!(firsts[999] <= initial);
+        assert!(firsts[100] < initial / 5 && firsts[900] > initial * 4 / 5, "first delays bunch: {firsts:?}");
     }
 
     #[test]

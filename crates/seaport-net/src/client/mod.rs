@@ -5,7 +5,9 @@
 //! connection. The task reconnects with capped exponential backoff and full jitter,
 //! round-robin over the configured hubs and every hub it has learned (records of role
 //! `seaport`), and on every (re)connect registers again every live registration with
-//! the same id and port, and subscribes again to every pattern it follows.
+//! the same id and port, and subscribes again to every pattern it follows, from where
+//! its replica stands: back on the same hub incarnation, the hub sends only what
+//! changed meanwhile (see `docs/protocol.md`, "Revisions and resuming").
 
 mod backoff;
 mod replica;
@@ -127,6 +129,18 @@ pub enum ClientEvent {
         code: ErrorCode,
         /// The hub's reason.
         message: String,
+    },
+    /// A subscription (the pattern of a query, get or watch) is in sync with the hub: on
+    /// its first subscribe, and again after every reconnect.
+    Synced {
+        /// The pattern.
+        pattern: String,
+        /// `true` when the hub resumed it from where the client left off (it sent only
+        /// what changed meanwhile); `false` after a full snapshot (the first time, after
+        /// a restart of the hub, on another hub, or after a long absence).
+        resumed: bool,
+        /// How many records (full snapshot) or changes (resumed) the hub sent.
+        received: usize,
     },
 }
 
@@ -476,8 +490,10 @@ impl Driver {
     }
 
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut lost = false;
         loop {
-            let Some(conn) = self.connect(&mut commands).await else { break };
+            let Some(conn) = self.connect(&mut commands, lost).await else { break };
+            lost = true;
             let hub = conn.hub.clone();
             let reason = self.serve(conn, &mut commands).await;
             if self.closing.is_some() {
@@ -513,8 +529,17 @@ impl Driver {
     }
 
     /// Connects to the next hub in turn, backing off between failures, while still
-    /// taking commands. `None` when the client is closed.
-    async fn connect(&mut self, commands: &mut mpsc::UnboundedReceiver<Command>) -> Option<Connection> {
+    /// taking commands. `None` when the client is closed. After a lost connection
+    /// (`lost`), even the first attempt waits a random time up to the initial backoff:
+    /// every client of a hub that restarts or drops off the network loses it at the same
+    /// moment, and would otherwise come back at the same moment too.
+    async fn connect(&mut self, commands: &mut mpsc::UnboundedReceiver<Command>, lost: bool) -> Option<Connection> {
+        if lost {
+            let delay = self.backoff.first_delay(&mut rand::thread_rng());
+            if !self.pause(delay, commands).await {
+                return None;
+            }
+        }
         loop {
             let candidates = self.candidates();
             let hub = candidates[self.next_hub % candidates.len()].clone();
@@ -551,19 +576,26 @@ impl Driver {
                     ClientError::Unreachable { hubs: self.candidates().join(", "), attempts: self.failed_attempts };
                 return None;
             }
-            let delay = self.backoff.next_delay(rand::thread_rng().gen::<f64>());
-            let mut sleep = Box::pin(task::sleep(delay).fuse());
-            loop {
-                futures::select! {
-                    _ = sleep => break,
-                    cmd = commands.next() => {
-                        match cmd {
-                            Some(cmd) => self.handle_command(cmd, None).await,
-                            None => return None,
-                        }
-                        if self.closing.is_some() {
-                            return None;
-                        }
+            let delay = self.backoff.next_jittered(&mut rand::thread_rng());
+            if !self.pause(delay, commands).await {
+                return None;
+            }
+        }
+    }
+
+    /// Waits `delay` while taking commands; `false` when the client is closed meanwhile.
+    async fn pause(&mut self, delay: Duration, commands: &mut mpsc::UnboundedReceiver<Command>) -> bool {
+        let mut sleep = Box::pin(task::sleep(delay).fuse());
+        loop {
+            futures::select! {
+                _ = sleep => return true,
+                cmd = commands.next() => {
+                    match cmd {
+                        Some(cmd) => self.handle_command(cmd, None).await,
+                        None => return false,
+                    }
+                    if self.closing.is_some() {
+                        return false;
                     }
                 }
             }
@@ -646,18 +678,10 @@ impl Driver {
         for (_, id) in ids {
             self.send_register(conn, &id).await?;
         }
-        let subs: Vec<(SubscriptionId, String)> =
-            self.subs.iter().map(|(id, s)| (*id, s.replica.pattern.to_string())).collect();
-        for (sub, pattern) in subs {
-            if let Some(s) = self.subs.get_mut(&sub) {
-                s.replica.resync();
-            }
-            self.send_request(conn, Pending::Subscribe(sub), |request| ClientMessage::Subscribe {
-                request,
-                subscription: sub,
-                pattern,
-            })
-            .await?;
+        // Each subscription resumes from where its replica stands, if the hub can.
+        let subs: Vec<SubscriptionId> = self.subs.keys().copied().collect();
+        for sub in subs {
+            self.send_subscribe(conn, sub).await?;
         }
         while let Some(p) = self.outbox.pop_front() {
             self.send_pending(conn, p).await?;
@@ -843,12 +867,14 @@ impl Driver {
     }
 
     async fn send_subscribe(&mut self, conn: &mut Connection, sub: SubscriptionId) -> Result<(), String> {
-        let Some(s) = self.subs.get(&sub) else { return Ok(()) };
+        let Some(s) = self.subs.get_mut(&sub) else { return Ok(()) };
         let pattern = s.replica.pattern.to_string();
+        let resume = s.replica.resync();
         self.send_request(conn, Pending::Subscribe(sub), |request| ClientMessage::Subscribe {
             request,
             subscription: sub,
             pattern,
+            resume,
         })
         .await
     }
@@ -943,24 +969,32 @@ impl Driver {
                     s.replica.add_snapshot(records);
                 }
             }
-            HubMessage::Synced { subscription } => {
+            HubMessage::Resumed { subscription, changes } => {
                 if let Some(s) = self.subs.get_mut(&subscription) {
-                    let changes = s.replica.finish_sync();
+                    s.replica.add_resumed(changes);
+                }
+            }
+            HubMessage::Synced { subscription, at, resumed } => {
+                if let Some(s) = self.subs.get_mut(&subscription) {
+                    let (changes, synced) = s.replica.finish_sync(at, resumed);
                     for change in changes {
                         s.watchers.retain(|w| w.unbounded_send(change.clone()).is_ok());
                     }
+                    let pattern = s.replica.pattern.to_string();
+                    tracing::debug!(%pattern, resumed = synced.resumed, received = synced.received, "subscription synced");
+                    self.emit(ClientEvent::Synced { pattern, resumed: synced.resumed, received: synced.received });
                 }
                 if subscription == HUB_SUB {
                     self.learn_hubs();
                 }
                 self.answer_waiters();
             }
-            HubMessage::Change(change) => {
+            HubMessage::Change { revision, change } => {
                 if let Change::Free(record) = &change {
                     self.freed_elsewhere(record);
                 }
                 for s in self.subs.values_mut() {
-                    if let Some(seen) = s.replica.apply(&change) {
+                    if let Some(seen) = s.replica.apply(revision, &change) {
                         s.watchers.retain(|w| w.unbounded_send(seen.clone()).is_ok());
                     }
                 }

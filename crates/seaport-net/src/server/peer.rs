@@ -14,7 +14,6 @@ use async_std::net::TcpStream;
 use async_std::task;
 use futures::channel::mpsc;
 use futures::{AsyncReadExt, AsyncWriteExt};
-use rand::Rng;
 use seaport_core::{ClientMessage, HubMessage, PeerMessage, SessionId, SessionKind, HUB_ROLE};
 
 use super::{lock, write_loop_with, Conn, Frame, Shared, Wire};
@@ -60,7 +59,7 @@ pub(super) async fn run(shared: Arc<Shared>, addr: String, own_port: u16) {
         if shared.stopping.load(Ordering::SeqCst) {
             break;
         }
-        let delay = backoff.next_delay(rand::thread_rng().gen::<f64>());
+        let delay = backoff.next_jittered(&mut rand::thread_rng());
         task::sleep(delay).await;
     }
 }

@@ -360,12 +360,13 @@ impl Raw {
     pub async fn subscribe(&mut self, subscription: u64, pattern: &str) -> Vec<Arc<Record>> {
         let request = self.request_id();
         let subscription = SubscriptionId(subscription);
-        self.send(&ClientMessage::Subscribe { request, subscription, pattern: pattern.to_string() }).await;
+        self.send(&ClientMessage::Subscribe { request, subscription, pattern: pattern.to_string(), resume: None })
+            .await;
         let mut records = Vec::new();
         loop {
             match self.recv().await {
                 HubMessage::Snapshot { subscription: s, records: batch } if s == subscription => records.extend(batch),
-                HubMessage::Synced { subscription: s } if s == subscription => return records,
+                HubMessage::Synced { subscription: s, .. } if s == subscription => return records,
                 HubMessage::Rejected { request: Some(r), message, .. } if r == request => {
                     panic!("subscription to {pattern:?} refused: {message}")
                 }

@@ -1,0 +1,189 @@
+//! The hub's revision counter and its bounded log of recent changes to the view, from
+//! which a reconnecting client's subscription resumes.
+//!
+//! Every change to the view (a record registered, updated or freed, locally or through a
+//! peer) gets the next revision and is logged with the record before and after it. The
+//! log keeps the most recent changes within a count and an (estimated) byte budget; it
+//! covers a resume point `r` when every change after `r` is still in it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use crate::message::Change;
+use crate::pattern::Pattern;
+use crate::record::{Record, RecordId};
+use crate::registry::Registry;
+
+/// What the log keeps of one change besides its records: an estimate of the entry's own
+/// size, so the byte budget also bounds a log of tiny records.
+const ENTRY_OVERHEAD: usize = 64;
+
+/// One change to the view.
+#[derive(Debug)]
+struct Entry {
+    revision: u64,
+    /// The id's record in the view before the change (`None`: it was not in the view).
+    before: Option<Arc<Record>>,
+    /// After it (`None`: freed).
+    after: Option<Arc<Record>>,
+    /// Estimated bytes, counted against the budget.
+    bytes: usize,
+}
+
+/// The revision counter and the log.
+#[derive(Debug)]
+pub(super) struct History {
+    entries: VecDeque<Entry>,
+    /// The revision of the last change (0 before the first).
+    head: u64,
+    /// Every change after this revision is in `entries`.
+    floor: u64,
+    bytes: usize,
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+impl History {
+    pub(super) fn new(max_entries: usize, max_bytes: usize) -> History {
+        History { entries: VecDeque::new(), head: 0, floor: 0, bytes: 0, max_entries, max_bytes }
+    }
+
+    /// The revision of the last change.
+    pub(super) fn head(&self) -> u64 {
+        self.head
+    }
+
+    /// The oldest resume point the log covers.
+    pub(super) fn floor(&self) -> u64 {
+        self.floor
+    }
+
+    /// Counts a change from `before` to `after` (not both `None`) and logs it; returns its
+    /// revision. Drops the oldest entries beyond the bounds.
+    pub(super) fn record(&mut self, before: Option<&Arc<Record>>, after: Option<&Arc<Record>>) -> u64 {
+        self.head = self.head.saturating_add(1);
+        let size = |r: Option<&Arc<Record>>| r.map_or(0, |r| r.encoded_size_estimate());
+        let bytes = ENTRY_OVERHEAD + size(before) + size(after);
+        self.entries.push_back(Entry { revision: self.head, before: before.cloned(), after: after.cloned(), bytes });
+        self.bytes += bytes;
+        while self.entries.len() > self.max_entries || self.bytes > self.max_bytes {
+            let Some(old) = self.entries.pop_front() else { break };
+            self.bytes -= old.bytes;
+            self.floor = old.revision;
+        }
+        self.head
+    }
+
+    /// The number of changes after `revision`, if the log holds all of them.
+    pub(super) fn changes_since(&self, revision: u64) -> Option<u64> {
+        (self.floor..=self.head).contains(&revision).then(|| self.head - revision)
+    }
+
+    /// What a replica of `pattern` at `revision` (or later) needs to become the view's
+    /// matches now, at most one change per id (ascending ids), or `None` if the log does
+    /// not cover `revision`. `view` is the current view.
+    pub(super) fn resume(&self, pattern: &Pattern, revision: u64, view: &Registry) -> Option<Vec<Change>> {
+        self.changes_since(revision)?;
+        // Entries hold consecutive revisions, so the first one after `revision` is found
+        // by subtraction, not by a search.
+        let first = self.entries.front().map_or(0, |e| e.revision);
+        let skip = usize::try_from(revision.saturating_add(1).saturating_sub(first)).ok()?.min(self.entries.len());
+        // For each id whose changes touched the pattern (a record before or after matched):
+        // its matching record at `revision`, if any (the `before` of its first such entry:
+        // an earlier entry for the id neither matched nor left a match), and the last
+        // matching record it had.
+        let mut touched: BTreeMap<RecordId, (Option<Arc<Record>>, Arc<Record>)> = BTreeMap::new();
+        for e in self.entries.range(skip..) {
+            let before = e.before.as_ref().filter(|r| pattern.matches(r));
+            let after = e.after.as_ref().filter(|r| pattern.matches(r));
+            let Some(last) = after.or(before) else { continue };
+            touched
+                .entry(last.id.clone())
+                .and_modify(|(_, l)| *l = Arc::clone(last))
+                .or_insert_with(|| (before.cloned(), Arc::clone(last)));
+        }
+        let mut changes = Vec::with_capacity(touched.len());
+        for (id, (then, last)) in touched {
+            let now = view.get(id.as_str()).filter(|r| pattern.matches(r));
+            // Every touched id gets its state now, even one that did not match at
+            // `revision` or is back as it was then: harmless for a replica that is at
+            // `revision`, and right for one that is further along, so resuming from any
+            // point earlier than the replica's own gives the same replica.
+            match (then, now) {
+                (_, None) => changes.push(Change::Free(last)),
+                (Some(then), Some(now)) if same_instance(&then, now) => changes.push(Change::Update(Arc::clone(now))),
+                (_, Some(now)) => changes.push(Change::Register(Arc::clone(now))),
+            }
+        }
+        Some(changes)
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// Whether `a` and `b` are the same registration (only the metadata may differ): the
+/// rule by which the hub sends a change as an update rather than a register.
+pub(super) fn same_instance(a: &Record, b: &Record) -> bool {
+    a.origin == b.origin
+        && a.incarnation == b.incarnation
+        && a.role == b.role
+        && a.version == b.version
+        && a.host == b.host
+        && a.port == b.port
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{HubId, Role};
+    use crate::value::Meta;
+
+    fn rec(id: &str, role: &str) -> Arc<Record> {
+        Arc::new(Record {
+            id: RecordId::new(id).unwrap(),
+            role: Role::new(role).unwrap(),
+            version: None,
+            host: "h".into(),
+            port: 1,
+            meta: Meta::new(),
+            origin: HubId(1),
+            incarnation: 1,
+        })
+    }
+
+    #[test]
+    fn count_bound_moves_the_floor() {
+        let mut h = History::new(2, usize::MAX);
+        let a = rec("a", "web");
+        for _ in 0..5 {
+            h.record(None, Some(&a));
+        }
+        assert_eq!((h.head(), h.floor(), h.len()), (5, 3, 2));
+        assert_eq!(h.changes_since(2), None);
+        assert_eq!(h.changes_since(3), Some(2));
+        assert_eq!(h.changes_since(5), Some(0));
+        assert_eq!(h.changes_since(6), None, "a point from the future is not covered");
+    }
+
+    #[test]
+    fn byte_bound_keeps_the_log_small() {
+        let a = rec("a", "web");
+        let mut h = History::new(usize::MAX, 3 * (ENTRY_OVERHEAD + a.encoded_size_estimate()));
+        for _ in 0..10 {
+            h.record(None, Some(&a));
+        }
+        assert_eq!(h.len(), 3);
+        assert_eq!(h.floor(), 7);
+    }
+
+    #[test]
+    fn zero_capacity_covers_only_the_head() {
+        let mut h = History::new(0, usize::MAX);
+        h.record(None, Some(&rec("a", "web")));
+        assert_eq!(h.changes_since(1), Some(0));
+        assert_eq!(h.changes_since(0), None);
+    }
+}

@@ -1,0 +1,33 @@
+use super::*;
+
+/// Connections the kernel completes for a listener nobody accepts from: at most its
+/// backlog (plus one on Linux). The rest have their SYNs dropped and never connect.
+fn queued_connections(addr: SocketAddr, try_count: usize) -> usize {
+    let mut held = Vec::new();
+    for _ in 0..try_count {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Ok(stream) => held.push(stream),
+            Err(_) => break,
+        }
+    }
+    held.len()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_listen_backlog_holds_a_herd_of_connections() {
+    // The kernel caps the backlog at net.core.somaxconn; the test needs room above std's 128.
+    let cap: usize =
+        std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    if cap < 600 {
+        eprintln!("net.core.somaxconn is {cap}; skipping");
+        return;
+    }
+    let herd = 500;
+    let default = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = default.local_addr().expect("the listener's address");
+    assert!(queued_connections(addr, herd) < herd, "std's default backlog should not hold {herd} connections");
+    let raised = task::block_on(bind_listener("127.0.0.1:0", 4096)).expect("bind 127.0.0.1:0");
+    let addr = raised.local_addr().expect("the listener's address");
+    assert_eq!(queued_connections(addr, herd), herd);
+}
