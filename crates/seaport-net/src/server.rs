@@ -45,6 +45,13 @@ pub struct HubConfig {
     /// How long a new connection may take to send its preamble.
     pub handshake_timeout: Duration,
     /// Frames queued for one connection before it counts as too slow and is dropped.
+    ///
+    /// The default, 65 536, lets a connection absorb a burst of that many changes while
+    /// its reader catches up: a node seaport client is sent every registration (node
+    /// replicates the whole registry), so at 1 000 clients x 10 services each of them is
+    /// sent 10 000 changes at once, more than a node process reads before a smaller
+    /// queue fills. A change is encoded once and shared by every queue it is in, so a
+    /// queued frame costs a connection about 50 bytes beyond the first.
     pub outgoing_queue: usize,
 }
 
@@ -57,7 +64,7 @@ impl Default for HubConfig {
             max_frame: frame::DEFAULT_MAX_FRAME,
             max_connections: 16_384,
             handshake_timeout: Duration::from_secs(5),
-            outgoing_queue: 4096,
+            outgoing_queue: 65_536,
         }
     }
 }
@@ -140,8 +147,7 @@ impl Hub {
     /// [`ServerError::Bind`] when the address cannot be bound (for example, in use).
     pub async fn bind(addr: impl ToSocketAddrs + std::fmt::Display, config: HubConfig) -> Result<Hub, ServerError> {
         let shown = addr.to_string();
-        let listener =
-            TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr: shown.clone(), source })?;
+        let listener = bind_listener(addr).await.map_err(|source| ServerError::Bind { addr: shown.clone(), source })?;
         let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: shown, source })?;
         let mut core = config.core.clone();
         core.authorized.extend(config.authorized.iter().map(|k| KeyId(k.to_bytes())));
@@ -255,6 +261,46 @@ impl std::fmt::Debug for Hub {
 }
 
 mod peer;
+
+/// Connections the kernel may hold for the hub before it accepts them.
+///
+/// std (and so async-std) listens with a queue of 128. When a hub restarts under
+/// thousands of clients they all reconnect within a second, and past 128 the kernel
+/// drops their SYNs: each retries only after 1 s, then 3 s, so healing takes seconds
+/// longer than accepting them would. Linux caps the value at `net.core.somaxconn`.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// Binds a TCP listener on the first address of `addr` that binds, as
+/// `TcpListener::bind` does, but with an accept queue of [`LISTEN_BACKLOG`].
+async fn bind_listener(addr: impl ToSocketAddrs) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in addr.to_socket_addrs().await? {
+        match listen_on(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")))
+}
+
+#[cfg(unix)]
+fn listen_on(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use rustix::net::{ipproto, sockopt, AddressFamily, SocketFlags, SocketType};
+    let family = if addr.is_ipv6() { AddressFamily::INET6 } else { AddressFamily::INET };
+    // Close-on-exec, as std's sockets are: a process the embedder spawns must not inherit
+    // the listener and keep the port bound after the hub closes it.
+    let socket = rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, Some(ipproto::TCP))?;
+    // As std does on Unix: a restarted hub can bind its port while old connections linger.
+    sockopt::set_socket_reuseaddr(&socket, true)?;
+    rustix::net::bind(&socket, &addr)?;
+    rustix::net::listen(&socket, LISTEN_BACKLOG)?;
+    Ok(TcpListener::from(std::net::TcpListener::from(socket)))
+}
+
+#[cfg(not(unix))]
+fn listen_on(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    std::net::TcpListener::bind(addr).map(TcpListener::from)
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
