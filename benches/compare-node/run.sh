@@ -72,7 +72,9 @@ ours() { # LABEL ARGS...
 ours 100x100 -c 100 -s 100
 ours 1000x10 -c 1000 -s 10
 ours 1000x100 -c 1000 -s 100
-ours 1000x100-signed -c 1000 -s 100 --signed
+ours 100x1000 -c 100 -s 1000
+ours 100x1000-signed -c 100 -s 1000 --signed
+ours 1000x100-client -c 1000 -s 100 --client
 ours 10000x1 -c 10000 -s 1
 ours 10000x1-client -c 10000 -s 1 --client
 ours restart-10000 --restart -c 10000
