@@ -67,7 +67,7 @@ console.log('\n| restart under 1 000 node clients | hub | new hub ready | every 
 console.log('|---|---|---|---|');
 node.filter(function (r) { return r.mode === 'restart'; }).forEach(function (r) {
     console.log('| ' + r.clients + ' clients | ' + r.label + ' | ' + f(r.ready_ms, 0) + ' ms | ' +
-        (r.converged ? f(r.healed_s, 2) + ' s' : 'not within the bound (' + r.reached + ' back)') + ' |');
+        (r.healed_s !== undefined ? f(r.healed_s, 2) + ' s' : 'not within the bound (' + (r.back || 0) + ' of ' + r.total + ' back)') + ' |');
 });
 
 console.log('\n### (c) seaport-rs clients against the seaport-rs hub (load tool)\n');

@@ -906,9 +906,31 @@ async fn run_restart(args: &Args, hub: &mut HubHandle, key: Option<&KeyPair>) ->
     Ok(converged)
 }
 
-const USAGE: &str = "usage: load [--seaport PATH | --hub ADDR [--hub-pid PID] | --in-process] \
-[-c CLIENTS] [-s SERVICES] [-w WATCHERS] [--client] [--signed] [--key FILE] [--restart] \
-[--timeout SECS] [--samples N]\n(see the doc comment of benches/src/bin/load.rs)";
+/// The usage text, as in the doc comment above.
+const USAGE: &str = r#"usage: load [OPTIONS]
+
+Hub (default: start `seaport listen 0 --bind 127.0.0.1` as a separate process):
+  --seaport PATH     the `seaport` binary [default: next to this binary]
+  --hub ADDR         use the running hub at ADDR instead (loopback only)
+  --hub-pid PID      its process id, for its memory and CPU figures
+  --in-process       run the hub inside this process (for tests; the memory and CPU
+                     figures then include the clients)
+
+Workload:
+  -c, --clients N    registering connections [default: 1000]
+  -s, --services N   registrations per connection [default: 10]
+  -w, --watchers N   watcher clients subscribed to every registration [default: 1]
+  --client           register with seaport_net::Client handles instead of raw frame
+                     connections (each pipelines its registrations)
+  --signed           sign every frame: the hub gets an authorized-keys file with a fresh
+                     key (with --hub, pass that hub's authorized key pair with --key)
+  --key FILE         the key pair to sign with (JSON {public, private})
+  --restart          instead: C clients (seaport_net::Client) with one registration
+                     each; SIGKILL the hub, start a new one on the same port, and time
+                     until every registration is back with the same id and port
+  --timeout SECS     bound on each phase [default: 120]
+  --samples N        connections cut one at a time for the free latency [default: 100]
+"#;
 
 async fn run(args: Args) -> Result<bool, String> {
     let key = match (&args.key, args.signed) {
@@ -935,7 +957,7 @@ fn main() -> ExitCode {
             if !e.is_empty() {
                 eprintln!("load: {e}");
             }
-            eprintln!("{USAGE}");
+            eprint!("{USAGE}");
             return if e.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
         }
     };
