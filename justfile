@@ -19,6 +19,12 @@ doc:
 bench *ARGS:
     cargo bench -p seaport-benches {{ARGS}}
 
+# seaport-rs beside node seaport 2.0.9 on this machine: query, node clients against both
+# hubs, our clients against our hub; prints tables of ratios (see docs/benchmarks.md).
+# Needs node and npm; takes about 15 minutes (every run is bounded).
+compare-node:
+    bash benches/compare-node/run.sh
+
 # Run fuzz target TARGET (frame, message, pattern, hub) for SECS seconds (see fuzz/README.md).
 # Needs `cargo install cargo-fuzz`; runs on the stable toolchain without sanitizers.
 fuzz TARGET SECS="60":

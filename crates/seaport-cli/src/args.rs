@@ -134,7 +134,7 @@ pub struct ListenArgs {
     pub handshake_timeout: u64,
     /// Messages queued for one connection before it counts as too slow to read and is
     /// dropped (its records are freed as for any disconnect).
-    #[structopt(long, value_name = "N", default_value = "4096")]
+    #[structopt(long, value_name = "N", default_value = "65536")]
     pub outgoing_queue: usize,
 }
 

@@ -46,6 +46,13 @@ pub struct HubConfig {
     /// How long a new connection may take to send its preamble.
     pub handshake_timeout: Duration,
     /// Frames queued for one connection before it counts as too slow and is dropped.
+    ///
+    /// The default, 65 536, lets a connection absorb a burst of that many changes while
+    /// its reader catches up: a node seaport client is sent every registration (node
+    /// replicates the whole registry), so at 1 000 clients x 10 services each of them is
+    /// sent 10 000 changes at once, more than a node process reads before a smaller
+    /// queue fills. A change is encoded once and shared by every queue it is in, so a
+    /// queued frame costs a connection about 50 bytes beyond the first.
     pub outgoing_queue: usize,
     /// Connections the kernel may queue before the hub accepts them (capped by the
     /// system, `net.core.somaxconn` on Linux). When a hub restarts or the network blips,
@@ -63,7 +70,7 @@ impl Default for HubConfig {
             max_frame: frame::DEFAULT_MAX_FRAME,
             max_connections: 16_384,
             handshake_timeout: Duration::from_secs(5),
-            outgoing_queue: 4096,
+            outgoing_queue: 65_536,
             listen_backlog: 4096,
         }
     }

@@ -64,10 +64,16 @@ impl Proc {
 
     pub fn spawn_in(args: &[&str], dir: Option<&Path>) -> Proc {
         let mut cmd = Command::new(BIN);
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).env_remove("RUST_LOG");
+        cmd.args(args);
         if let Some(dir) = dir {
             cmd.current_dir(dir);
         }
+        Proc::from_command(cmd)
+    }
+
+    /// Runs `cmd` (which should end up running the seaport binary) with piped output.
+    pub fn from_command(mut cmd: Command) -> Proc {
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).env_remove("RUST_LOG");
         let mut child = cmd.spawn().expect("start the seaport binary");
         let stdout = capture(child.stdout.take().unwrap());
         let stderr = capture(child.stderr.take().unwrap());

@@ -1,6 +1,6 @@
 use rustix::process::Signal;
 
-use crate::harness::{run, Hub, Proc};
+use crate::harness::{run, Hub, Proc, BIN};
 
 #[test]
 fn listen_reports_its_port_and_stops_cleanly_on_sigterm() {
@@ -12,6 +12,23 @@ fn listen_reports_its_port_and_stops_cleanly_on_sigterm() {
     // The port is released.
     let out = run(&["query", &hub.addr, "--timeout", "0.5"]).failed();
     assert!(out.error().contains(&format!("no answer from the hub at {}", hub.addr)), "{}", out.stderr);
+}
+
+#[test]
+fn listen_raises_its_open_files_limit_to_the_hard_limit() {
+    // A shell lowers the soft limit, then becomes the hub (same pid).
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", "ulimit -Sn 256 && exec \"$0\" listen 0 --bind 127.0.0.1", BIN]);
+    let hub = Proc::from_command(cmd);
+    hub.wait_line("the ready line", |l| l.starts_with("seaport listening on "));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", hub.pid())).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (soft, hard) = (fields[3], fields[4]);
+    match hard {
+        "unlimited" => assert_eq!(soft, "1048576", "{line}"),
+        hard => assert_eq!(soft, hard, "{line}"),
+    }
 }
 
 #[test]
