@@ -136,6 +136,10 @@ pub struct ListenArgs {
     /// dropped (its records are freed as for any disconnect).
     #[structopt(long, value_name = "N", default_value = "65536")]
     pub outgoing_queue: usize,
+    /// Bytes queued for one connection before it counts as too slow to read and is
+    /// dropped (whichever of this and --outgoing-queue comes first).
+    #[structopt(long, value_name = "BYTES", default_value = "33554432")]
+    pub outgoing_bytes: usize,
 }
 
 /// `seaport show`.

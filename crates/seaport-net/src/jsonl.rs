@@ -36,8 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_std::net::TcpStream;
-use futures::channel::mpsc;
-use futures::{AsyncRead, AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use seaport_core::{
     Change, ClientMessage, HubMessage, Meta, PortRequest, Record, Registration, SessionId, SubscriptionId, Value,
 };
@@ -457,7 +456,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
                 let mut line = Vec::new();
                 push_line(&mut line, &("free", id.as_str()));
                 node.expect_echo(&id);
-                let _ = tx.try_send(line.into());
+                let _ = tx.push(line.into());
             }
         });
     }
@@ -467,7 +466,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
 
 /// Sends what the hub queued for the connection, and `["heartbeat"]` every `heartbeat`
 /// whatever else was sent: a node client counts only heartbeat lines.
-async fn write_loop(mut rx: mpsc::Receiver<Arc<[u8]>>, mut stream: TcpStream, heartbeat: Duration) {
+async fn write_loop(mut rx: server::queue::Inbox, mut stream: TcpStream, heartbeat: Duration) {
     let mut next_beat = Instant::now() + heartbeat;
     let mut buf = Vec::with_capacity(64 * 1024);
     loop {
@@ -476,9 +475,9 @@ async fn write_loop(mut rx: mpsc::Receiver<Arc<[u8]>>, mut stream: TcpStream, he
             Ok(Some(lines)) => {
                 buf.extend_from_slice(&lines);
                 while buf.len() < 256 * 1024 {
-                    match rx.try_recv() {
-                        Ok(lines) => buf.extend_from_slice(&lines),
-                        Err(_) => break,
+                    match rx.try_next() {
+                        Some(lines) => buf.extend_from_slice(&lines),
+                        None => break,
                     }
                 }
             }

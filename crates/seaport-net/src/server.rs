@@ -54,6 +54,11 @@ pub struct HubConfig {
     /// queue fills. A change is encoded once and shared by every queue it is in, so a
     /// queued frame costs a connection about 50 bytes beyond the first.
     pub outgoing_queue: usize,
+    /// Bytes of frames queued for one connection before it counts as too slow and is
+    /// dropped, whichever of this and `outgoing_queue` comes first: a connection that
+    /// never reads keeps at most this much of the hub's memory alive (a snapshot chunk
+    /// alone may be 256 KiB). One frame of any size always fits an empty queue.
+    pub outgoing_bytes: usize,
     /// Connections the kernel may queue before the hub accepts them (capped by the
     /// system, `net.core.somaxconn` on Linux). When a hub restarts or the network blips,
     /// every client reconnects at once; with std's default of 128, the connections beyond
@@ -71,6 +76,7 @@ impl Default for HubConfig {
             max_connections: 16_384,
             handshake_timeout: Duration::from_secs(5),
             outgoing_queue: 65_536,
+            outgoing_bytes: 32 << 20,
             listen_backlog: 4096,
         }
     }
@@ -105,7 +111,7 @@ pub(crate) enum Wire {
 }
 
 struct Conn {
-    tx: mpsc::Sender<Frame>,
+    tx: queue::Outbox,
     stream: TcpStream,
     wire: Wire,
 }
@@ -283,6 +289,7 @@ impl std::fmt::Debug for Hub {
 }
 
 mod peer;
+pub(crate) mod queue;
 #[cfg(test)]
 mod tests;
 
@@ -293,6 +300,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub(crate) fn config(&self) -> &HubConfig {
         &self.config
+    }
+
+    /// A new connection's outgoing queue, bounded as the configuration says.
+    pub(crate) fn outgoing_queue(&self) -> (queue::Outbox, queue::Inbox) {
+        queue::channel(self.config.outgoing_queue, self.config.outgoing_bytes)
     }
 
     fn now(&self) -> Timestamp {
@@ -318,7 +330,7 @@ impl Shared {
                     let Some(conn) = state.conns.get_mut(&session) else { continue };
                     if let Wire::Peer(signer) = &mut conn.wire {
                         if let Some(bytes) = peer::encode(&transmit.message, signer.as_deref_mut()) {
-                            if conn.tx.try_send(bytes).is_err() {
+                            if !conn.tx.push(bytes) {
                                 too_slow.push(session);
                             }
                         }
@@ -340,7 +352,7 @@ impl Shared {
                         Wire::JsonLines(_) => lines.get_or_insert_with(|| jsonl::encode(&transmit.message)),
                     };
                     let Some(bytes) = bytes else { continue };
-                    if conn.tx.try_send(Arc::clone(bytes)).is_err() {
+                    if !conn.tx.push(Arc::clone(bytes)) {
                         too_slow.push(session);
                     }
                 }
@@ -369,7 +381,7 @@ impl Shared {
             too_slow.dedup();
             for session in too_slow {
                 if let Some(conn) = state.conns.remove(&session) {
-                    tracing::warn!(%session, queue = self.config.outgoing_queue, "connection too slow to read its messages; dropping it");
+                    tracing::warn!(%session, messages = self.config.outgoing_queue, bytes = self.config.outgoing_bytes, "connection too slow to read its messages; dropping it");
                     let _ = conn.stream.shutdown(Shutdown::Both);
                     state.hub.handle_session_closed(now, session);
                 }
@@ -519,7 +531,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
         }
     }
     let nonce = generate_nonce();
-    let (tx, rx) = mpsc::channel(config.outgoing_queue.max(1));
+    let (tx, rx) = shared.outgoing_queue();
     let session = SessionId(shared.next_session.fetch_add(1, Ordering::Relaxed));
     let (admitted, stopping) = {
         let mut state = lock(&shared.state);
@@ -531,7 +543,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
             hello.extend_from_slice(&nonce);
             let mut tx = tx.clone();
             // The queue is empty, so the hello always fits.
-            let _ = tx.try_send(hello.into());
+            let _ = tx.push(hello.into());
             state.conns.insert(session, Conn { tx, stream: stream.clone(), wire: Wire::Frames });
             let now = shared.now();
             state.hub.handle_session_opened(now, session, SessionKind::Client, peer.ip().to_canonical().to_string());
@@ -607,8 +619,8 @@ pub(crate) fn open_json_lines_session(
     peer: SocketAddr,
     node: Arc<jsonl::NodeSession>,
     init: impl FnOnce(&mut seaport_core::Hub, Timestamp, SessionId),
-) -> Option<(SessionId, mpsc::Sender<Frame>, mpsc::Receiver<Frame>)> {
-    let (tx, rx) = mpsc::channel(shared.config.outgoing_queue.max(1));
+) -> Option<(SessionId, queue::Outbox, queue::Inbox)> {
+    let (tx, rx) = shared.outgoing_queue();
     let session = SessionId(shared.next_session.fetch_add(1, Ordering::Relaxed));
     let mut state = lock(&shared.state);
     if shared.stopping.load(Ordering::SeqCst) || state.conns.len() >= shared.config.max_connections {
@@ -636,18 +648,13 @@ pub(crate) fn end_session(shared: &Shared, session: SessionId) {
     }
 }
 
-async fn write_loop(rx: mpsc::Receiver<Frame>, stream: TcpStream, heartbeat: Duration) {
+async fn write_loop(rx: queue::Inbox, stream: TcpStream, heartbeat: Duration) {
     let mut heartbeat_frame = Vec::new();
     let _ = encode_unsigned(&HubMessage::Heartbeat, &mut heartbeat_frame);
     write_loop_with(rx, stream, heartbeat, heartbeat_frame).await;
 }
 
-async fn write_loop_with(
-    mut rx: mpsc::Receiver<Frame>,
-    mut stream: TcpStream,
-    heartbeat: Duration,
-    heartbeat_frame: Vec<u8>,
-) {
+async fn write_loop_with(mut rx: queue::Inbox, mut stream: TcpStream, heartbeat: Duration, heartbeat_frame: Vec<u8>) {
     let mut buf = Vec::with_capacity(64 * 1024);
     loop {
         match async_std::future::timeout(heartbeat, rx.next()).await {
@@ -655,9 +662,9 @@ async fn write_loop_with(
                 buf.extend_from_slice(&frame);
                 // Batch whatever else is queued into one write.
                 while buf.len() < 256 * 1024 {
-                    match rx.try_recv() {
-                        Ok(frame) => buf.extend_from_slice(&frame),
-                        Err(_) => break,
+                    match rx.try_next() {
+                        Some(frame) => buf.extend_from_slice(&frame),
+                        None => break,
                     }
                 }
             }

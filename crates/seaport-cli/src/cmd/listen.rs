@@ -60,6 +60,7 @@ fn limits(args: &ListenArgs, config: &mut HubConfig) -> Result<()> {
         ("--max-request-rate", args.max_request_rate as usize),
         ("--max-request-burst", args.max_request_burst as usize),
         ("--outgoing-queue", args.outgoing_queue),
+        ("--outgoing-bytes", args.outgoing_bytes),
         ("--handshake-timeout", args.handshake_timeout as usize),
     ];
     if let Some((flag, _)) = at_least_one.iter().find(|(_, n)| *n == 0) {
@@ -79,6 +80,7 @@ fn limits(args: &ListenArgs, config: &mut HubConfig) -> Result<()> {
     config.max_frame = args.max_frame;
     config.handshake_timeout = Duration::from_millis(args.handshake_timeout);
     config.outgoing_queue = args.outgoing_queue;
+    config.outgoing_bytes = args.outgoing_bytes;
     let limits = &mut config.core.limits;
     limits.max_registrations_per_session = args.max_registrations;
     limits.max_subscriptions_per_session = args.max_subscriptions;
@@ -157,8 +159,12 @@ mod tests {
         let default = HubConfig::default();
         assert_eq!(config.core, default.core);
         assert_eq!(
-            (config.max_frame, config.max_connections, config.handshake_timeout, config.outgoing_queue),
-            (default.max_frame, default.max_connections, default.handshake_timeout, default.outgoing_queue)
+            (config.max_frame, config.max_connections, config.handshake_timeout),
+            (default.max_frame, default.max_connections, default.handshake_timeout)
+        );
+        assert_eq!(
+            (config.outgoing_queue, config.outgoing_bytes, config.listen_backlog),
+            (default.outgoing_queue, default.outgoing_bytes, default.listen_backlog)
         );
     }
 
@@ -174,11 +180,13 @@ mod tests {
             "--max-meta-bytes=1000",
             "--handshake-timeout=250",
             "--outgoing-queue=9",
+            "--outgoing-bytes=4096",
             "--port-range=20000-20099",
         ]))
         .unwrap();
         let limits = &config.core.limits;
         assert_eq!((config.max_connections, config.max_frame, config.outgoing_queue), (7, 70000, 9));
+        assert_eq!(config.outgoing_bytes, 4096);
         assert_eq!(config.handshake_timeout, Duration::from_millis(250));
         assert_eq!((limits.max_registrations_per_session, limits.max_subscriptions_per_session), (3, 2));
         assert_eq!((limits.max_requests_per_second, limits.max_request_burst, limits.meta.max_bytes), (50, 60, 1000));

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use async_std::net::TcpStream;
 use async_std::task;
-use futures::channel::mpsc;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use seaport_core::{ClientMessage, HubMessage, PeerMessage, SessionId, SessionKind, HUB_ROLE};
 
@@ -116,7 +115,7 @@ async fn link(shared: &Arc<Shared>, target: &str, own_port: u16, known: &mut Vec
     };
 
     let signer = shared.config.key.clone().map(|key| Box::new(Signer::new(key, nonce)));
-    let (tx, rx) = mpsc::channel(shared.config.outgoing_queue.max(1));
+    let (tx, rx) = shared.outgoing_queue();
     let session = SessionId(shared.next_session.fetch_add(1, Ordering::Relaxed));
     {
         let mut state = lock(&shared.state);

@@ -124,8 +124,21 @@ async fn garbage_oversized_and_truncated_frames_leave_other_clients_intact() {
 
 #[async_std::test]
 async fn a_slow_reader_is_dropped_and_the_others_carry_on() {
+    slow_reader_is_dropped(HubConfig { outgoing_queue: 16, ..HubConfig::default() }).await;
+}
+
+#[async_std::test]
+async fn a_slow_reader_is_dropped_by_the_bytes_it_leaves_queued() {
+    // A queue of many messages, but few bytes: the bytes bound it.
+    slow_reader_is_dropped(HubConfig { outgoing_queue: 100_000, outgoing_bytes: 512 * 1024, ..HubConfig::default() })
+        .await;
+}
+
+/// A connection that subscribes to everything and never reads is dropped once its
+/// queue (of `config`) fills, and everyone else carries on.
+async fn slow_reader_is_dropped(config: HubConfig) {
     with_deadline(TEST_DEADLINE, async {
-        let (hub, addr) = start_hub(HubConfig { outgoing_queue: 16, ..HubConfig::default() }).await;
+        let (hub, addr) = start_hub(config).await;
         let mut events = hub.events();
         let watcher = client(&addr);
         let mut big_changes = watcher.watch("big").await.unwrap();
