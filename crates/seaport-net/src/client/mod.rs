@@ -982,7 +982,10 @@ impl Driver {
                     }
                     let pattern = s.replica.pattern.to_string();
                     tracing::debug!(%pattern, resumed = synced.resumed, received = synced.received, "subscription synced");
-                    self.emit(ClientEvent::Synced { pattern, resumed: synced.resumed, received: synced.received });
+                    // The client's own subscription to the hubs' records is not the user's.
+                    if subscription != HUB_SUB {
+                        self.emit(ClientEvent::Synced { pattern, resumed: synced.resumed, received: synced.received });
+                    }
                 }
                 if subscription == HUB_SUB {
                     self.learn_hubs();

@@ -21,6 +21,15 @@ async fn honest_records(honest: &Client, n: usize) -> Vec<String> {
     ids
 }
 
+/// Leases short enough for a silent connection to expire within the test, long enough
+/// that an honest client's heartbeats (every 200 ms) keep it alive on a loaded machine.
+fn leases() -> HubConfig {
+    let mut config = HubConfig::default();
+    config.core.heartbeat = std::time::Duration::from_millis(200);
+    config.core.timeout = std::time::Duration::from_secs(2);
+    config
+}
+
 #[async_std::test]
 async fn random_bytes_after_a_valid_preamble_close_only_that_connection() {
     with_deadline(TEST_DEADLINE, async {
@@ -54,7 +63,7 @@ async fn random_bytes_after_a_valid_preamble_close_only_that_connection() {
 #[async_std::test]
 async fn a_frame_cut_off_and_then_silence_is_expired_by_its_lease() {
     with_deadline(TEST_DEADLINE, async {
-        let (hub, addr) = start_hub(short_leases()).await;
+        let (hub, addr) = start_hub(leases()).await;
         let mut events = hub.events();
         let honest = client(&addr);
         let expected = honest_records(&honest, 3).await;
@@ -101,7 +110,7 @@ async fn thousands_of_idle_connections_are_closed_and_cost_the_honest_clients_no
     with_deadline(TEST_DEADLINE, async {
         let n = idle_connections();
         assert!(n >= 100, "the open-file limit leaves room for only {n} idle connections of each kind");
-        let mut config = short_leases();
+        let mut config = leases();
         config.handshake_timeout = std::time::Duration::from_millis(300);
         let (hub, addr) = start_hub(config).await;
         let honest = client(&addr);
