@@ -1,8 +1,11 @@
 //! Criterion benchmarks and load tools for seaport-rs; see `benches/`.
 //!
 //! This library holds what the tools share: latency summaries ([`Summary`]) and the
-//! resource use of a process read from `/proc` ([`ProcStats`]).
+//! resource use of a process read from `/proc` ([`ProcStats`]); and what the criterion
+//! benches share: synthetic registries and hubs ([`fixtures`]).
 #![deny(missing_docs)]
+
+pub mod fixtures;
 
 use std::fmt;
 use std::time::Duration;
