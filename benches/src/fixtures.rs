@@ -5,7 +5,9 @@
 
 use std::hint::black_box;
 
+use seaport_core::message::{ClientMessage, HubMessage, SubscriptionId};
 use seaport_core::semver::Version;
+use seaport_core::{Hub, PortRequest, Registration, SessionId, SessionKind, Timestamp};
 use seaport_core::{HubConfig, HubId, Limits, Meta, Record, RecordId, Registry, Role, Value};
 
 /// Records per role in the query registries.
@@ -55,7 +57,7 @@ pub fn registry(n: usize) -> Registry {
 
 /// Drains every output of `hub`; returns the number of deliveries (recipients summed
 /// over messages).
-pub fn drain(hub: &mut seaport_core::Hub) -> usize {
+pub fn drain(hub: &mut Hub) -> usize {
     let mut delivered = 0;
     while let Some(t) = hub.poll_outgoing() {
         delivered += t.to.len();
@@ -80,4 +82,76 @@ pub fn bench_hub_config(registrations: usize) -> HubConfig {
         },
         ..HubConfig::default()
     }
+}
+
+/// The session that registers in [`fanout_hub`].
+pub const SERVICE: SessionId = SessionId(u64::MAX);
+
+/// A hub with `subscribers` client sessions, the even ones subscribed to `web`, the odd
+/// ones to `web@^1.2.0`, and a [`SERVICE`] session; outputs drained.
+pub fn fanout_hub(subscribers: u64) -> Hub {
+    let now = Timestamp::from_millis(0);
+    let mut hub = Hub::new(bench_hub_config(16));
+    for s in 0..subscribers {
+        hub.handle_session_opened(now, SessionId(s), SessionKind::Client, host(s as usize));
+        let pattern = if s % 2 == 0 { "web" } else { "web@^1.2.0" }.to_string();
+        let subscribe = ClientMessage::Subscribe { request: 1, subscription: SubscriptionId(1), pattern };
+        hub.handle_message(now, SessionId(s), None, subscribe);
+    }
+    hub.handle_session_opened(now, SERVICE, SessionKind::Client, "10.0.2.1".into());
+    drain(&mut hub);
+    hub
+}
+
+/// [`SERVICE`] registers `web@1.2.3` as `web-1` on port 8080 (the same id each time, so
+/// each call replaces the last record and fans out once); returns the deliveries.
+pub fn fanout_register(hub: &mut Hub, request: u64) -> usize {
+    let registration = Registration {
+        id: Some("web-1".into()),
+        port: PortRequest::Exact(8080),
+        ..Registration::from_name("web@1.2.3")
+    };
+    hub.handle_message(Timestamp::from_millis(0), SERVICE, None, ClientMessage::Register { request, registration });
+    drain(hub)
+}
+
+/// The session that subscribes in [`snapshot_hub`].
+pub const WATCHER: SessionId = SessionId(u64::MAX);
+
+/// A hub holding `n` records of role `web` and `n` of fifty other roles, registered by
+/// sessions of 1 000 records each, and a [`WATCHER`] session; outputs drained.
+pub fn snapshot_hub(n: usize) -> Hub {
+    const PER_SESSION: usize = 1_000;
+    let now = Timestamp::from_millis(0);
+    let mut hub = Hub::new(bench_hub_config(PER_SESSION));
+    for i in 0..2 * n {
+        let session = SessionId((i / PER_SESSION) as u64);
+        if i % PER_SESSION == 0 {
+            hub.handle_session_opened(now, session, SessionKind::Client, host(i / PER_SESSION));
+        }
+        let name = if i % 2 == 0 { format!("web@1.{}.{}", i % 10, i % 7) } else { format!("api-{}@2.0.0", i % 50) };
+        let registration =
+            Registration { meta: [("zone".into(), "a".into())].into(), ..Registration::from_name(&name) };
+        hub.handle_message(now, session, None, ClientMessage::Register { request: i as u64, registration });
+    }
+    hub.handle_session_opened(now, WATCHER, SessionKind::Client, "10.0.2.1".into());
+    drain(&mut hub);
+    assert_eq!(hub.registry().len(), 2 * n);
+    hub
+}
+
+/// [`WATCHER`] subscribes to `web` (subscription 1 each time, so the new one replaces
+/// the last); returns the number of records in the snapshot.
+pub fn snapshot_subscribe(hub: &mut Hub, request: u64) -> usize {
+    let subscribe = ClientMessage::Subscribe { request, subscription: SubscriptionId(1), pattern: "web".into() };
+    hub.handle_message(Timestamp::from_millis(0), WATCHER, None, subscribe);
+    let mut records = 0;
+    while let Some(t) = hub.poll_outgoing() {
+        if let HubMessage::Snapshot { records: r, .. } = &t.message {
+            records += r.len();
+        }
+        black_box(&t);
+    }
+    while hub.poll_event().is_some() {}
+    records
 }
