@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         }
         "parse" => {
             let text = arg.clone();
-            Box::new(move |_| VersionRange::parse(black_box(&text)).map_or(0, |r| r.to_string().len()))
+            Box::new(move |_| usize::from(black_box(VersionRange::parse(black_box(&text))).is_ok()))
         }
         "query" => {
             let Ok(n) = size() else { return ExitCode::FAILURE };

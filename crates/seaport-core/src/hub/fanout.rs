@@ -6,7 +6,7 @@
 //! directly, without looking each session up: with thousands of watchers on a few
 //! patterns, fan-out costs little more than copying their session ids.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::{SessionId, SubKey};
 use crate::pattern::Pattern;
@@ -19,8 +19,10 @@ const MAX_MERGE: usize = 8;
 #[derive(Debug)]
 struct Group {
     pattern: Pattern,
-    /// Ascending, so the sessions of one group come out in order.
-    keys: BTreeSet<SubKey>,
+    /// Ascending and distinct: fan-out copies the sessions out in order. A sorted `Vec`
+    /// rather than a set because fan-out reads it far more often than subscriptions
+    /// change, and a subscribe already costs a snapshot.
+    keys: Vec<SubKey>,
 }
 
 /// Groups by the pattern's text. Patterns print back to what they parse from, so equal
@@ -41,10 +43,10 @@ impl Subscriptions {
             Some(role) => self.by_role.entry(role.clone()).or_default(),
             None => &mut self.any,
         };
-        let group = groups
-            .entry(pattern.to_string())
-            .or_insert_with(|| Group { pattern: pattern.clone(), keys: BTreeSet::new() });
-        if group.keys.insert(key) {
+        let group =
+            groups.entry(pattern.to_string()).or_insert_with(|| Group { pattern: pattern.clone(), keys: Vec::new() });
+        if let Err(at) = group.keys.binary_search(&key) {
+            group.keys.insert(at, key);
             self.len += 1;
         }
     }
@@ -59,7 +61,8 @@ impl Subscriptions {
             None => &mut self.any,
         };
         if let Some(group) = groups.get_mut(&text) {
-            if group.keys.remove(&key) {
+            if let Ok(at) = group.keys.binary_search(&key) {
+                group.keys.remove(at);
                 self.len -= 1;
             }
             if group.keys.is_empty() {
@@ -84,7 +87,7 @@ impl Subscriptions {
             Some(role) => self.by_role.get(role),
             None => Some(&self.any),
         };
-        groups.and_then(|g| g.get(&pattern.to_string())).is_some_and(|g| g.keys.contains(&key))
+        groups.and_then(|g| g.get(&pattern.to_string())).is_some_and(|g| g.keys.binary_search(&key).is_ok())
     }
 
     /// The sessions with a subscription matching any of `records`, and `also`;
@@ -102,33 +105,37 @@ impl Subscriptions {
         }
         let total: usize = matched.iter().map(|g| g.keys.len()).sum();
         let mut to = Vec::with_capacity(total + usize::from(also.is_some()));
-        let mut push = |session| {
-            if to.last() != Some(&session) {
-                to.push(session);
+        match &matched[..] {
+            [] => {}
+            [group] => {
+                to.extend(group.keys.iter().map(|&(session, _)| session));
+                // A session may hold the same pattern twice, under two subscription ids.
+                to.dedup();
             }
-        };
-        if let [group] = &matched[..] {
-            group.keys.iter().for_each(|&(session, _)| push(session));
-        } else if matched.len() <= MAX_MERGE {
-            // Each group's sessions are ascending: merge them, smallest head first.
-            let mut runs: Vec<_> = matched.iter().map(|g| g.keys.iter().map(|&(s, _)| s).peekable()).collect();
-            loop {
-                let mut next: Option<(usize, SessionId)> = None;
-                for (i, run) in runs.iter_mut().enumerate() {
-                    if let Some(&session) = run.peek() {
-                        if next.is_none_or(|(_, best)| session < best) {
-                            next = Some((i, session));
+            runs if runs.len() <= MAX_MERGE => {
+                // Each group's sessions are ascending: merge them, smallest head first.
+                let mut heads = vec![0; runs.len()];
+                loop {
+                    let mut next: Option<(usize, SessionId)> = None;
+                    for (i, group) in runs.iter().enumerate() {
+                        if let Some(&(session, _)) = group.keys.get(heads[i]) {
+                            if next.is_none_or(|(_, best)| session < best) {
+                                next = Some((i, session));
+                            }
                         }
                     }
+                    let Some((i, session)) = next else { break };
+                    heads[i] += 1;
+                    if to.last() != Some(&session) {
+                        to.push(session);
+                    }
                 }
-                let Some((i, session)) = next else { break };
-                runs[i].next();
-                push(session);
             }
-        } else {
-            to.extend(matched.iter().flat_map(|g| g.keys.iter().map(|&(s, _)| s)));
-            to.sort_unstable();
-            to.dedup();
+            runs => {
+                to.extend(runs.iter().flat_map(|g| g.keys.iter().map(|&(session, _)| session)));
+                to.sort_unstable();
+                to.dedup();
+            }
         }
         if let Some(session) = also {
             if let Err(at) = to.binary_search(&session) {
