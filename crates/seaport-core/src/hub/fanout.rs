@@ -12,9 +12,6 @@ use super::{SessionId, SubKey};
 use crate::pattern::Pattern;
 use crate::record::{Record, Role};
 
-/// Up to this many matching groups are merged run by run; more are sorted.
-const MAX_MERGE: usize = 8;
-
 /// The subscriptions that share one pattern.
 #[derive(Debug)]
 struct Group {
@@ -112,25 +109,7 @@ impl Subscriptions {
                 // A session may hold the same pattern twice, under two subscription ids.
                 to.dedup();
             }
-            runs if runs.len() <= MAX_MERGE => {
-                // Each group's sessions are ascending: merge them, smallest head first.
-                let mut heads = vec![0; runs.len()];
-                loop {
-                    let mut next: Option<(usize, SessionId)> = None;
-                    for (i, group) in runs.iter().enumerate() {
-                        if let Some(&(session, _)) = group.keys.get(heads[i]) {
-                            if next.is_none_or(|(_, best)| session < best) {
-                                next = Some((i, session));
-                            }
-                        }
-                    }
-                    let Some((i, session)) = next else { break };
-                    heads[i] += 1;
-                    if to.last() != Some(&session) {
-                        to.push(session);
-                    }
-                }
-            }
+            [first, second] => merge(&first.keys, &second.keys, &mut to),
             runs => {
                 to.extend(runs.iter().flat_map(|g| g.keys.iter().map(|&(session, _)| session)));
                 to.sort_unstable();
@@ -143,5 +122,96 @@ impl Subscriptions {
             }
         }
         to
+    }
+}
+
+/// Appends the sessions of two ascending key lists to `to`, ascending, each once.
+fn merge(a: &[SubKey], b: &[SubKey], to: &mut Vec<SessionId>) {
+    let mut push = |session| {
+        if to.last() != Some(&session) {
+            to.push(session);
+        }
+    };
+    let (mut i, mut j) = (0, 0);
+    while let (Some(&(x, _)), Some(&(y, _))) = (a.get(i), b.get(j)) {
+        if x <= y {
+            push(x);
+            i += 1;
+        } else {
+            push(y);
+            j += 1;
+        }
+    }
+    a[i..].iter().chain(&b[j..]).for_each(|&(session, _)| push(session));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::message::SubscriptionId;
+    use crate::record::{HubId, RecordId};
+    use crate::value::{Meta, Value};
+
+    fn record(role: &str, version: &str, zone: &str) -> Record {
+        Record {
+            id: RecordId::new("r").unwrap(),
+            role: Role::new(role).unwrap(),
+            version: Some(version.parse().unwrap()),
+            host: "h".into(),
+            port: 1,
+            meta: [("zone".to_string(), Value::from(zone))].into_iter().collect::<Meta>(),
+            origin: HubId(0),
+            incarnation: 1,
+        }
+    }
+
+    /// Recipients equal a scan of every subscription, for one to six matching groups,
+    /// sessions holding several subscriptions, and removals.
+    #[test]
+    fn recipients_are_every_matching_session_once_in_order() {
+        let patterns = ["web", "web@^1.2.0", "*", "web?meta.zone=a", "*@1.x", "web@~1.2.3", "db", "web@2"];
+        let mut subs = Subscriptions::default();
+        let mut all: Vec<(SubKey, Pattern)> = Vec::new();
+        // A fixed, scrambled assignment of patterns to sessions and subscription ids.
+        for i in 0..400u64 {
+            let key = (SessionId(i * 7 % 61), SubscriptionId(i % 3));
+            let pattern: Pattern = patterns[(i * 5 % 8) as usize].parse().unwrap();
+            if all.iter().any(|(k, _)| *k == key) {
+                continue;
+            }
+            subs.insert(key, &pattern);
+            all.push((key, pattern));
+        }
+        for (i, (key, pattern)) in all.clone().iter().enumerate().filter(|(i, _)| i % 4 == 0) {
+            subs.remove(*key, pattern);
+            all.retain(|(k, _)| k != key);
+            assert!(!subs.contains(*key, pattern), "{i}");
+        }
+        assert_eq!(subs.len(), all.len());
+        // Matching 6, 3, 3, 1 ("*") and 2 ("*", "db") groups.
+        let records = [
+            record("web", "1.2.4", "a"),
+            record("web", "2.0.0", "b"),
+            record("db", "1.0.0", "a"),
+            record("api", "3.0.0", "c"),
+            record("db", "2.0.0", "c"),
+        ];
+        let pairs = [(0, None), (1, None), (2, None), (3, None), (4, None), (0, Some(1)), (3, Some(4)), (4, Some(3))];
+        for (a, b) in pairs {
+            let mut with: Vec<&Record> = vec![&records[a]];
+            with.extend(b.map(|b| &records[b]));
+            for also in [None, Some(SessionId(1000)), Some(SessionId(7))] {
+                let want: BTreeSet<SessionId> = all
+                    .iter()
+                    .filter(|(_, p)| with.iter().any(|r| p.matches(r)))
+                    .map(|((s, _), _)| *s)
+                    .chain(also)
+                    .collect();
+                let got = subs.recipients(&with, also);
+                assert_eq!(got, want.into_iter().collect::<Vec<_>>(), "{a} {b:?} {also:?}");
+            }
+        }
     }
 }
