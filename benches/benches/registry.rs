@@ -4,7 +4,7 @@
 //! - `query`: registries of 10^3, 10^4, 10^5 and 10^6 records (100 per role, see
 //!   `seaport_benches::fixtures`), queried with `role-7` (role only, 100 matches),
 //!   `role-7@^1.2.0` (40 matches) and `role-7@^1.2.0?meta.zone=a` (a metadata filter on
-//!   top, 13 or 14 matches), through `for_each_match` and `query(..).count()`; plus
+//!   top, 14 matches), through `for_each_match` and `query(..).count()`; plus
 //!   `scan`, a pattern with no role (`*@^1.2.0?meta.zone=a`), which walks every record,
 //!   on 10^3 to 10^5 records. Throughput: records matched per query (records scanned
 //!   for `scan`). Each registry is built once, outside the timed loop.
