@@ -3,8 +3,11 @@
 //! This library holds what the tools share: latency summaries ([`Summary`]), the
 //! resource use of a process read from `/proc` ([`ProcStats`]), and a hub run as its own
 //! process ([`HubProcess`]) so that its memory and CPU can be measured apart from the
-//! clients'.
+//! clients'; and what the criterion benches share: synthetic registries and hubs
+//! ([`fixtures`]).
 #![deny(missing_docs)]
+
+pub mod fixtures;
 
 use std::fmt;
 use std::io::{BufRead, BufReader};

@@ -354,8 +354,7 @@ pub struct Hub {
     /// these plus what peers announce, one winner per id.
     local: FxHashMap<RecordId, Arc<Record>>,
     mesh: mesh::Mesh,
-    subs_by_role: BTreeMap<Role, BTreeSet<SubKey>>,
-    subs_any: BTreeSet<SubKey>,
+    subs: fanout::Subscriptions,
     outgoing: VecDeque<Transmit>,
     events: VecDeque<Event>,
     /// Whether the hub was ever given an authorized key. Revoking every key leaves a
@@ -380,8 +379,7 @@ impl Hub {
             owners: FxHashMap::default(),
             local: FxHashMap::default(),
             mesh: mesh::Mesh::default(),
-            subs_by_role: BTreeMap::new(),
-            subs_any: BTreeSet::new(),
+            subs: fanout::Subscriptions::default(),
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
             keyed: false,
@@ -988,15 +986,7 @@ impl Hub {
             return Err(RegistryError::TooManySubscriptions { max });
         }
         self.unsubscribe(session, subscription);
-        let key = (session, subscription);
-        match pattern.role() {
-            Some(role) => {
-                self.subs_by_role.entry(role.clone()).or_default().insert(key);
-            }
-            None => {
-                self.subs_any.insert(key);
-            }
-        }
+        self.subs.insert((session, subscription), &pattern);
         let chunk = self.config.limits.snapshot_chunk.max(1);
         let resumed = resume.and_then(|point| self.resume_changes(&pattern, point));
         let is_resumed = resumed.is_some();
@@ -1039,20 +1029,7 @@ impl Hub {
     fn unsubscribe(&mut self, session: SessionId, subscription: SubscriptionId) -> bool {
         let Some(s) = self.sessions.get_mut(&session) else { return false };
         let Some(pattern) = s.subscriptions.remove(&subscription) else { return false };
-        let key = (session, subscription);
-        match pattern.role() {
-            Some(role) => {
-                if let Some(set) = self.subs_by_role.get_mut(role) {
-                    set.remove(&key);
-                    if set.is_empty() {
-                        self.subs_by_role.remove(role);
-                    }
-                }
-            }
-            None => {
-                self.subs_any.remove(&key);
-            }
-        }
+        self.subs.remove((session, subscription), &pattern);
         true
     }
 
@@ -1060,27 +1037,14 @@ impl Hub {
     /// matching `before` (the record it replaced), so a watcher sees a record leave its
     /// pattern as well as enter it; and for `also`, if given.
     fn fan_out_to(&mut self, change: Change, before: Option<&Record>, also: Option<SessionId>) {
-        let mut to: BTreeSet<SessionId> = also.into_iter().filter(|s| self.sessions.contains_key(s)).collect();
-        let mut collect = |record: &Record, hub: &Hub| {
-            let by_role = hub.subs_by_role.get(record.role.as_str()).into_iter().flatten();
-            for (session, sub) in by_role.chain(hub.subs_any.iter()) {
-                if to.contains(session) {
-                    continue;
-                }
-                let matched =
-                    hub.sessions.get(session).and_then(|s| s.subscriptions.get(sub)).is_some_and(|p| p.matches(record));
-                if matched {
-                    to.insert(*session);
-                }
-            }
+        let also = also.filter(|s| self.sessions.contains_key(s));
+        let to = match before {
+            Some(before) => self.subs.recipients(&[change.record(), before], also),
+            None => self.subs.recipients(&[change.record()], also),
         };
-        collect(change.record(), self);
-        if let Some(before) = before {
-            collect(before, self);
-        }
         if !to.is_empty() {
             let message = HubMessage::Change { revision: self.history.head(), change };
-            self.outgoing.push_back(Transmit { to: to.into_iter().collect(), message });
+            self.outgoing.push_back(Transmit { to, message });
         }
     }
 
@@ -1090,20 +1054,8 @@ impl Hub {
         if s.kind == SessionKind::Peer {
             self.drop_link(session);
         }
-        for key in s.subscriptions.iter().map(|(sub, p)| (p.role().cloned(), (session, *sub))) {
-            match key.0 {
-                Some(role) => {
-                    if let Some(set) = self.subs_by_role.get_mut(&role) {
-                        set.remove(&key.1);
-                        if set.is_empty() {
-                            self.subs_by_role.remove(&role);
-                        }
-                    }
-                }
-                None => {
-                    self.subs_any.remove(&key.1);
-                }
-            }
+        for (sub, pattern) in &s.subscriptions {
+            self.subs.remove((session, *sub), pattern);
         }
         for id in &s.records {
             let owned = self.owners.get(id.as_str()).is_some_and(|o| o.session == Some(session));
@@ -1151,9 +1103,14 @@ impl Hub {
         }
         self.mesh.check(&self.registry)?;
         let subs: usize = self.sessions.values().map(|s| s.subscriptions.len()).sum();
-        let indexed: usize = self.subs_by_role.values().map(BTreeSet::len).sum::<usize>() + self.subs_any.len();
+        let indexed = self.subs.len();
         if subs != indexed {
             return Err(format!("{subs} subscriptions but {indexed} indexed"));
+        }
+        for (id, s) in &self.sessions {
+            if let Some((sub, _)) = s.subscriptions.iter().find(|(sub, p)| !self.subs.contains((*id, **sub), p)) {
+                return Err(format!("subscription {} of session {id} is not indexed under its pattern", sub.0));
+            }
         }
         Ok(())
     }
@@ -1182,6 +1139,7 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+mod fanout;
 mod history;
 mod mesh;
 #[cfg(test)]
