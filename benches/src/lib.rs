@@ -114,6 +114,9 @@ impl ProcStats {
     }
 }
 
+/// How long a hub may take to print its ready line.
+const READY_WITHIN: Duration = Duration::from_secs(10);
+
 /// A `seaport listen` hub running as a child process on 127.0.0.1. Dropping it kills it.
 #[derive(Debug)]
 pub struct HubProcess {
@@ -123,7 +126,7 @@ pub struct HubProcess {
 
 impl HubProcess {
     /// Starts `BINARY listen PORT --bind 127.0.0.1 EXTRA...` (`port` 0 picks a free one)
-    /// with its log going to `log`, and waits for its ready line.
+    /// with its log going to `log`, and waits (at most 10 s) for its ready line.
     ///
     /// # Errors
     /// When the binary cannot be started, or exits or prints something else before its
@@ -137,17 +140,28 @@ impl HubProcess {
             .stderr(log)
             .spawn()
             .map_err(|e| std::io::Error::new(e.kind(), format!("cannot start {}: {e}", binary.display())))?;
-        let mut line = String::new();
-        if let Some(stdout) = child.stdout.take() {
-            // The hub prints nothing else on stdout, so the pipe never fills.
-            BufReader::new(stdout).read_line(&mut line)?;
-        }
-        match line.trim().strip_prefix("seaport listening on ") {
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::other("no stdout from the hub"));
+        };
+        // Reads the ready line, then keeps draining stdout so the hub never blocks on it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx.recv_timeout(READY_WITHIN).ok();
+        match line.as_deref().and_then(|l| l.trim().strip_prefix("seaport listening on ")) {
             Some(addr) => Ok(HubProcess { child, addr: addr.to_string() }),
             None => {
                 let _ = child.kill();
                 let status = child.wait()?;
-                Err(std::io::Error::other(format!("the hub did not start ({status}): {line:?}")))
+                Err(std::io::Error::other(format!(
+                    "the hub printed no ready line within {READY_WITHIN:?} ({status}): {line:?}"
+                )))
             }
         }
     }

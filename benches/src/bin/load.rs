@@ -43,10 +43,9 @@
 //! says what was reached), 1 on a usage or setup error. Every wait is bounded: the tool
 //! always ends by itself.
 
-use std::io::{BufRead, BufReader};
 use std::net::Shutdown;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -54,7 +53,7 @@ use std::time::{Duration, Instant};
 use async_std::net::TcpStream;
 use async_std::task;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
-use seaport_benches::{ProcStats, Summary};
+use seaport_benches::{seaport_binary, HubProcess, ProcStats, Summary};
 use seaport_net::auth::{authorized_to_json, KeyPair, Signer, NONCE_LEN};
 use seaport_net::core::{Change, ClientMessage, HubMessage, PortRequest, Registration, SubscriptionId};
 use seaport_net::frame::{encode_signed, encode_unsigned, parse_preamble, write_preamble, PREAMBLE_LEN};
@@ -155,7 +154,7 @@ fn raise_open_files_limit() -> u64 {
 /// The hub under load.
 enum HubHandle {
     /// A `seaport listen` process this tool started (and kills at the end).
-    Process { child: Child, binary: PathBuf, keyfile: Option<PathBuf>, addr: String },
+    Process { hub: HubProcess, binary: PathBuf, keyfile: Option<PathBuf> },
     /// A hub inside this process.
     InProcess { hub: Option<Hub>, config: Box<HubConfig>, addr: String },
     /// A hub someone else runs.
@@ -165,15 +164,14 @@ enum HubHandle {
 impl HubHandle {
     fn addr(&self) -> &str {
         match self {
-            HubHandle::Process { addr, .. } | HubHandle::InProcess { addr, .. } | HubHandle::External { addr, .. } => {
-                addr
-            }
+            HubHandle::Process { hub, .. } => hub.addr(),
+            HubHandle::InProcess { addr, .. } | HubHandle::External { addr, .. } => addr,
         }
     }
 
     fn pid(&self) -> Option<u32> {
         match self {
-            HubHandle::Process { child, .. } => Some(child.id()),
+            HubHandle::Process { hub, .. } => Some(hub.pid()),
             HubHandle::InProcess { .. } => Some(std::process::id()),
             HubHandle::External { pid, .. } => *pid,
         }
@@ -186,14 +184,13 @@ impl HubHandle {
     /// Kills the hub (SIGKILL for a process) and starts a new one on the same port.
     async fn kill_and_restart(&mut self, deadline: Instant) -> Result<(), String> {
         match self {
-            HubHandle::Process { child, binary, keyfile, addr } => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let port = addr.rsplit_once(':').map_or("0", |(_, p)| p).to_string();
+            HubHandle::Process { hub, binary, keyfile } => {
+                hub.kill();
+                let port = hub.addr().rsplit_once(':').and_then(|(_, p)| p.parse().ok()).unwrap_or(0);
                 loop {
-                    match spawn_hub(binary, &port, keyfile.as_deref()) {
-                        Ok((new, _)) => {
-                            *child = new;
+                    match spawn_hub(binary, port, keyfile.as_deref()) {
+                        Ok(new) => {
+                            *hub = new;
                             return Ok(());
                         }
                         // The port may be briefly unavailable; try again.
@@ -228,9 +225,8 @@ impl HubHandle {
 
     async fn stop(self) {
         match self {
-            HubHandle::Process { mut child, keyfile, .. } => {
-                let _ = child.kill();
-                let _ = child.wait();
+            HubHandle::Process { mut hub, keyfile, .. } => {
+                hub.kill();
                 if let Some(dir) = keyfile.as_deref().and_then(Path::parent) {
                     let _ = std::fs::remove_dir_all(dir);
                 }
@@ -245,44 +241,10 @@ fn tracing_note(message: &str) {
     eprintln!("load: {message}");
 }
 
-/// Starts `seaport listen PORT --bind 127.0.0.1 [KEYFILE]` and waits (at most 10 s) for
-/// its ready line; returns the process and the address it printed.
-fn spawn_hub(binary: &Path, port: &str, keyfile: Option<&Path>) -> Result<(Child, String), String> {
-    let mut command = Command::new(binary);
-    command.args(["listen", port, "--bind", "127.0.0.1"]);
-    if let Some(keyfile) = keyfile {
-        command.arg(keyfile);
-    }
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
-    let Some(stdout) = child.stdout.take() else { return Err("no stdout from the hub".into()) };
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Reads the ready line, then keeps draining stdout so the hub never blocks on it.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    match rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(line) => match line.strip_prefix("seaport listening on ") {
-            Some(addr) => Ok((child, addr.trim().to_string())),
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err(format!("unexpected first line from the hub: {line:?}"))
-            }
-        },
-        Err(_) => {
-            let _ = child.kill();
-            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-            Err(format!("the hub printed no ready line within 10 s ({status})"))
-        }
-    }
+/// Starts `seaport listen PORT --bind 127.0.0.1 [KEYFILE]` and waits for its ready line.
+fn spawn_hub(binary: &Path, port: u16, keyfile: Option<&Path>) -> Result<HubProcess, String> {
+    let extra: Vec<String> = keyfile.map(|k| k.display().to_string()).into_iter().collect();
+    HubProcess::spawn(binary, port, &extra, Stdio::inherit()).map_err(|e| e.to_string())
 }
 
 /// The `seaport` binary: `--seaport`, or next to this binary (same target directory).
@@ -290,18 +252,10 @@ fn find_seaport(args: &Args) -> Result<PathBuf, String> {
     if let Some(path) = &args.seaport {
         return Ok(path.clone());
     }
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
-    let dir = exe.parent().ok_or("this binary has no directory")?;
-    // Tests and examples run from deps/; the binaries sit one level up.
-    for candidate in [dir.join("seaport"), dir.join("../seaport")] {
-        if candidate.is_file() {
-            return Ok(candidate);
-        }
-    }
-    Err(format!(
-        "no `seaport` binary next to {}; build it (cargo build --release -p seaport-cli) or pass --seaport PATH",
-        exe.display()
-    ))
+    seaport_binary().ok_or_else(|| {
+        "no `seaport` binary next to this one; build it (cargo build --release -p seaport-cli) or pass --seaport PATH"
+            .to_string()
+    })
 }
 
 async fn start_hub(args: &Args, key: Option<&KeyPair>) -> Result<HubHandle, String> {
@@ -327,8 +281,8 @@ async fn start_hub(args: &Args, key: Option<&KeyPair>) -> Result<HubHandle, Stri
             Some(path)
         }
     };
-    let (child, addr) = spawn_hub(&binary, "0", keyfile.as_deref())?;
-    Ok(HubHandle::Process { child, binary, keyfile, addr })
+    let hub = spawn_hub(&binary, 0, keyfile.as_deref())?;
+    Ok(HubHandle::Process { hub, binary, keyfile })
 }
 
 /// The host a registration is advertised on: at most [`PER_HOST`] per host.
