@@ -314,6 +314,21 @@ impl fmt::Display for Comparator {
 
 /// node-semver's `comparePre` (the prerelease part of `SemVer#compare`).
 #[inline]
+/// A set of desugared comparators as node's `parseRange` leaves it: a set holding the
+/// null comparator is only that, and duplicates go (first one kept).
+fn comparator_set(comparators: Vec<Comparator>) -> Vec<Comparator> {
+    if let Some(null) = comparators.iter().find(|c| c.is_null()) {
+        return vec![null.clone()];
+    }
+    let mut set: Vec<Comparator> = Vec::with_capacity(comparators.len());
+    for c in comparators {
+        if !set.contains(&c) {
+            set.push(c);
+        }
+    }
+    set
+}
+
 fn compare_pre(a: &Prerelease, b: &Prerelease) -> Ordering {
     match (a.is_empty(), b.is_empty()) {
         (true, true) => return Ordering::Equal,
@@ -403,16 +418,7 @@ mod simple {
         // As node's parseRange: `>=0.0.0` means any version and is dropped, a set
         // holding the null comparator is only that, and duplicates go.
         comparators.retain(|c| !(c.op == Op::Ge && (c.major, c.minor, c.patch) == (0, 0, 0) && c.pre.is_empty()));
-        if let Some(null) = comparators.iter().find(|c| c.is_null()) {
-            return Some(vec![null.clone()]);
-        }
-        let mut set: Vec<Comparator> = Vec::with_capacity(comparators.len());
-        for c in comparators {
-            if !set.contains(&c) {
-                set.push(c);
-            }
-        }
-        Some(set)
+        Some(super::comparator_set(comparators))
     }
 
     /// Appends what one token desugars to (nothing for "any version").
@@ -1031,16 +1037,7 @@ mod node {
                 comparators.push(comparator(piece)?);
             }
         }
-        if let Some(null) = comparators.iter().find(|c| c.is_null()) {
-            return Some(vec![null.clone()]);
-        }
-        let mut set: Vec<Comparator> = Vec::with_capacity(comparators.len());
-        for c in comparators {
-            if !set.contains(&c) {
-                set.push(c);
-            }
-        }
-        Some(set)
+        Some(super::comparator_set(comparators))
     }
 
     /// `range.replace(new RegExp(src[t.BUILD], 'g'), '')`: removes every
