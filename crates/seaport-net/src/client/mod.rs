@@ -546,21 +546,7 @@ impl Driver {
             self.next_hub = self.next_hub.wrapping_add(1);
             let attempt =
                 async_std::future::timeout(self.config.connect_timeout, handshake(hub.clone(), self.config.clone()));
-            let mut attempt = Box::pin(attempt.fuse());
-            let result = loop {
-                futures::select! {
-                    result = attempt => break result,
-                    cmd = commands.next() => {
-                        match cmd {
-                            Some(cmd) => self.handle_command(cmd, None).await,
-                            None => return None,
-                        }
-                        if self.closing.is_some() {
-                            return None;
-                        }
-                    }
-                }
-            };
+            let result = self.taking_commands(attempt, commands).await?;
             match result {
                 Ok(Ok(conn)) => {
                     self.backoff.reset();
@@ -585,17 +571,26 @@ impl Driver {
 
     /// Waits `delay` while taking commands; `false` when the client is closed meanwhile.
     async fn pause(&mut self, delay: Duration, commands: &mut mpsc::UnboundedReceiver<Command>) -> bool {
-        let mut sleep = Box::pin(task::sleep(delay).fuse());
+        self.taking_commands(task::sleep(delay), commands).await.is_some()
+    }
+
+    /// Awaits `future` while taking commands; `None` when the client is closed meanwhile.
+    async fn taking_commands<T>(
+        &mut self,
+        future: impl std::future::Future<Output = T>,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+    ) -> Option<T> {
+        let mut future = Box::pin(future.fuse());
         loop {
             futures::select! {
-                _ = sleep => return true,
+                output = future => return Some(output),
                 cmd = commands.next() => {
                     match cmd {
                         Some(cmd) => self.handle_command(cmd, None).await,
-                        None => return false,
+                        None => return None,
                     }
                     if self.closing.is_some() {
-                        return false;
+                        return None;
                     }
                 }
             }
