@@ -474,12 +474,7 @@ async fn write_loop(mut rx: server::queue::Inbox, mut stream: TcpStream, heartbe
         match async_std::future::timeout(wait, rx.next()).await {
             Ok(Some(lines)) => {
                 buf.extend_from_slice(&lines);
-                while buf.len() < 256 * 1024 {
-                    match rx.try_next() {
-                        Some(lines) => buf.extend_from_slice(&lines),
-                        None => break,
-                    }
-                }
+                rx.append_queued(&mut buf);
             }
             Ok(None) => break,
             Err(_) => {}

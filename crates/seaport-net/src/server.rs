@@ -661,12 +661,7 @@ async fn write_loop_with(mut rx: queue::Inbox, mut stream: TcpStream, heartbeat:
             Ok(Some(frame)) => {
                 buf.extend_from_slice(&frame);
                 // Batch whatever else is queued into one write.
-                while buf.len() < 256 * 1024 {
-                    match rx.try_next() {
-                        Some(frame) => buf.extend_from_slice(&frame),
-                        None => break,
-                    }
-                }
+                rx.append_queued(&mut buf);
             }
             Ok(None) => break,
             Err(_) => buf.extend_from_slice(&heartbeat_frame),

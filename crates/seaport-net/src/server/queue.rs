@@ -14,6 +14,9 @@ use futures::StreamExt;
 
 use super::Frame;
 
+/// How many bytes a writer gathers from its queue for one write.
+pub(crate) const BATCH: usize = 256 * 1024;
+
 /// The sending side, held by the hub.
 #[derive(Clone)]
 pub(crate) struct Outbox {
@@ -67,6 +70,17 @@ impl Inbox {
         self.bytes.fetch_sub(frame.len(), Ordering::AcqRel);
         Some(frame)
     }
+
+    /// Appends whatever else is queued to `buf`, up to about [`BATCH`] bytes, so that a
+    /// writer sends it in one write.
+    pub(crate) fn append_queued(&mut self, buf: &mut Vec<u8>) {
+        while buf.len() < BATCH {
+            match self.try_next() {
+                Some(frame) => buf.extend_from_slice(&frame),
+                None => break,
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -87,6 +101,10 @@ mod tests {
         assert_eq!(inbox.try_next().map(|f| f.len()), Some(40));
         assert!(out.push(frame(40)), "room again once the writer took one");
         assert_eq!(futures::executor::block_on(inbox.next()).map(|f| f.len()), Some(40));
+        let mut buf = Vec::new();
+        inbox.append_queued(&mut buf);
+        assert_eq!(buf.len(), 10 + 40, "the rest, in queue order, for one write");
+        assert!(inbox.try_next().is_none());
 
         // futures' channel holds its buffer plus one message per sender.
         let (mut out, _inbox) = channel(2, 1000);
