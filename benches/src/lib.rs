@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use seaport_net::auth::NONCE_LEN;
+use seaport_net::frame::{parse_preamble, write_preamble, PREAMBLE_LEN, PROTOCOL_VERSION};
+
 /// p50, p99 and max of a set of latency samples.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -204,6 +207,29 @@ pub fn seaport_binary() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let dir = exe.parent()?;
     [dir.join("seaport"), dir.parent()?.join("seaport")].into_iter().find(|p| p.is_file())
+}
+
+/// Connects to the hub at `addr` as a seaport-rs client does, by hand: sends the
+/// preamble, checks the hub's, and returns the socket (TCP_NODELAY set) with the
+/// connection's nonce. The hub's welcome is the next frame.
+///
+/// # Errors
+/// When the connection or the handshake fails, or the hub's preamble is not one.
+pub async fn handshake(addr: &str) -> std::io::Result<(async_std::net::TcpStream, [u8; NONCE_LEN])> {
+    use futures::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = async_std::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let mut preamble = Vec::with_capacity(PREAMBLE_LEN);
+    write_preamble(PROTOCOL_VERSION, &mut preamble);
+    stream.write_all(&preamble).await?;
+    let mut hello = [0u8; PREAMBLE_LEN + NONCE_LEN];
+    stream.read_exact(&mut hello).await?;
+    let mut theirs = [0u8; PREAMBLE_LEN];
+    theirs.copy_from_slice(&hello[..PREAMBLE_LEN]);
+    parse_preamble(&theirs).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce.copy_from_slice(&hello[PREAMBLE_LEN..]);
+    Ok((stream, nonce))
 }
 
 #[cfg(test)]

@@ -52,12 +52,12 @@ use std::time::{Duration, Instant};
 
 use async_std::net::TcpStream;
 use async_std::task;
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
-use seaport_benches::{seaport_binary, HubProcess, ProcStats, Summary};
-use seaport_net::auth::{authorized_to_json, KeyPair, Signer, NONCE_LEN};
+use futures::{AsyncWriteExt, StreamExt};
+use seaport_benches::{handshake, seaport_binary, HubProcess, ProcStats, Summary};
+use seaport_net::auth::{authorized_to_json, KeyPair, Signer};
 use seaport_net::core::{Change, ClientMessage, HubMessage, PortRequest, Registration, SubscriptionId};
-use seaport_net::frame::{encode_signed, encode_unsigned, parse_preamble, write_preamble, PREAMBLE_LEN};
-use seaport_net::{Client, ClientConfig, FrameReader, Hub, HubConfig, RegisterOptions, PROTOCOL_VERSION};
+use seaport_net::frame::{encode_signed, encode_unsigned};
+use seaport_net::{Client, ClientConfig, FrameReader, Hub, HubConfig, RegisterOptions};
 
 const ROLE: &str = "load";
 const VERSION: &str = "1.0.0";
@@ -326,18 +326,7 @@ struct Raw {
 
 impl Raw {
     async fn connect(addr: &str, key: Option<&KeyPair>) -> Result<Raw, String> {
-        let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
-        let _ = stream.set_nodelay(true);
-        let mut preamble = Vec::with_capacity(PREAMBLE_LEN);
-        write_preamble(PROTOCOL_VERSION, &mut preamble);
-        (&stream).write_all(&preamble).await.map_err(|e| format!("write: {e}"))?;
-        let mut hello = [0u8; PREAMBLE_LEN + NONCE_LEN];
-        (&stream).read_exact(&mut hello).await.map_err(|e| format!("hello: {e}"))?;
-        let mut magic = [0u8; PREAMBLE_LEN];
-        magic.copy_from_slice(&hello[..PREAMBLE_LEN]);
-        parse_preamble(&magic).map_err(|e| e.to_string())?;
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&hello[PREAMBLE_LEN..]);
+        let (stream, nonce) = handshake(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
         let mut raw = Raw {
             reader: FrameReader::new(stream.clone()),
             stream,

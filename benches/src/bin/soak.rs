@@ -40,10 +40,10 @@ use async_std::task;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use seaport_benches::{seaport_binary, HubProcess, ProcStats, Summary};
-use seaport_net::auth::{Signer, NONCE_LEN};
+use seaport_benches::{handshake, seaport_binary, HubProcess, ProcStats, Summary};
+use seaport_net::auth::Signer;
 use seaport_net::core::{ClientMessage, Meta, Record, Registration, Value};
-use seaport_net::frame::{encode_signed, encode_unsigned, write_preamble, PREAMBLE_LEN, PROTOCOL_VERSION};
+use seaport_net::frame::{encode_signed, encode_unsigned, write_preamble, PROTOCOL_VERSION};
 use seaport_net::{Client, ClientConfig, ClientError, KeyPair, RegisterOptions};
 
 /// Roles the honest records spread over; each client watches one of them.
@@ -334,20 +334,6 @@ impl Attacks {
     }
 }
 
-/// A connection past the handshake: the socket and the hub's connection nonce.
-async fn raw_connect(addr: &str) -> std::io::Result<(TcpStream, [u8; NONCE_LEN])> {
-    let mut stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let mut preamble = Vec::new();
-    write_preamble(PROTOCOL_VERSION, &mut preamble);
-    stream.write_all(&preamble).await?;
-    let mut hello = [0u8; PREAMBLE_LEN + NONCE_LEN];
-    stream.read_exact(&mut hello).await?;
-    let mut nonce = [0u8; NONCE_LEN];
-    nonce.copy_from_slice(&hello[PREAMBLE_LEN..]);
-    Ok((stream, nonce))
-}
-
 fn frame(message: &ClientMessage) -> Vec<u8> {
     let mut bytes = Vec::new();
     // Encoding a small message of our own cannot fail.
@@ -410,7 +396,7 @@ fn start_hostile(addr: String, stop: Arc<AtomicBool>, attacks: Arc<Attacks>) {
     let target = Target { addr: addr.into(), attacks };
     let ms = Duration::from_millis;
     attack(&target, &stop, ms(50), |t| async move {
-        let (mut stream, _) = raw_connect(&t.addr).await?;
+        let (mut stream, _) = handshake(&t.addr).await?;
         let garbage: Vec<u8> = (0..4096).map(|_| rand::random::<u8>()).collect();
         t.attacks.garbage.fetch_add(1, Ordering::Relaxed);
         let _ = stream.write_all(&garbage).await;
@@ -418,7 +404,7 @@ fn start_hostile(addr: String, stop: Arc<AtomicBool>, attacks: Arc<Attacks>) {
         Ok(())
     });
     attack(&target, &stop, ms(50), |t| async move {
-        let (mut stream, _) = raw_connect(&t.addr).await?;
+        let (mut stream, _) = handshake(&t.addr).await?;
         t.attacks.oversized.fetch_add(1, Ordering::Relaxed);
         stream.write_all(&[0xff; 4]).await?;
         drain(stream).await;
@@ -429,7 +415,7 @@ fn start_hostile(addr: String, stop: Arc<AtomicBool>, attacks: Arc<Attacks>) {
     attack(&target, &stop, ms(100), move |t| {
         let cut = cut.clone();
         async move {
-            let (mut stream, _) = raw_connect(&t.addr).await?;
+            let (mut stream, _) = handshake(&t.addr).await?;
             let whole = frame(&register_message(1, "cut"));
             stream.write_all(&whole[..whole.len() / 2]).await?;
             t.attacks.cut.fetch_add(1, Ordering::Relaxed);
@@ -454,7 +440,7 @@ fn start_hostile(addr: String, stop: Arc<AtomicBool>, attacks: Arc<Attacks>) {
     }
     // Subscribes to everything and never reads: dropped once its queue fills.
     attack(&target, &stop, ms(500), |t| async move {
-        let (mut stream, _) = raw_connect(&t.addr).await?;
+        let (mut stream, _) = handshake(&t.addr).await?;
         let subscription = seaport_net::core::SubscriptionId(1);
         let subscribe = ClientMessage::Subscribe { request: 1, subscription, pattern: "*".into(), resume: None };
         stream.write_all(&frame(&subscribe)).await?;
@@ -473,7 +459,7 @@ fn start_hostile(addr: String, stop: Arc<AtomicBool>, attacks: Arc<Attacks>) {
     // Registrations as fast as the socket takes them, replies read and dropped; the
     // connection is replaced every 10 s so its records go.
     attack(&target, &stop, ms(100), |t| async move {
-        let (mut stream, _) = raw_connect(&t.addr).await?;
+        let (mut stream, _) = handshake(&t.addr).await?;
         task::spawn(drain(stream.clone()));
         let start = Instant::now();
         let mut request = 0;
@@ -495,7 +481,7 @@ fn start_hostile(addr: String, stop: Arc<AtomicBool>, attacks: Arc<Attacks>) {
     attack(&target, &stop, ms(200), move |t| {
         let silent = silent.clone();
         async move {
-            let (mut stream, _) = raw_connect(&t.addr).await?;
+            let (mut stream, _) = handshake(&t.addr).await?;
             stream.write_all(&frame(&register_message(1, "silent"))).await?;
             t.attacks.silent.fetch_add(1, Ordering::Relaxed);
             silent.keep(stream);
@@ -507,13 +493,13 @@ fn start_hostile(addr: String, stop: Arc<AtomicBool>, attacks: Arc<Attacks>) {
     attack(&target, &stop, ms(100), move |t| {
         let key = key.clone();
         async move {
-            let (mut stream, nonce) = raw_connect(&t.addr).await?;
+            let (mut stream, nonce) = handshake(&t.addr).await?;
             let mut signer = Signer::new(key, nonce);
             let mut signed = Vec::new();
             let _ = encode_signed(&register_message(1, "replay"), &mut signer, &mut signed);
             stream.write_all(&signed).await?;
             stream.write_all(&signed).await?;
-            let (mut other, _) = raw_connect(&t.addr).await?;
+            let (mut other, _) = handshake(&t.addr).await?;
             other.write_all(&signed).await?;
             t.attacks.replays.fetch_add(2, Ordering::Relaxed);
             let _ = stream.shutdown(Shutdown::Both);
