@@ -370,6 +370,7 @@ impl Hub {
         let mut registry = Registry::new(config.seed ^ 0x5ea9_0a7f_0000_0001);
         registry.set_recently_freed_capacity(config.limits.recently_freed_ports);
         let history = history::History::new(config.limits.resume_log_changes, config.limits.resume_log_bytes);
+        let keyed = !config.authorized.is_empty();
         let mut hub = Hub {
             rng: SmallRng::seed_from_u64(config.seed),
             registry,
@@ -382,10 +383,9 @@ impl Hub {
             subs: fanout::Subscriptions::default(),
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
-            keyed: false,
+            keyed,
             history,
         };
-        hub.keyed = !hub.config.authorized.is_empty();
         hub.register_self();
         hub
     }
