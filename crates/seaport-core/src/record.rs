@@ -33,9 +33,17 @@ fn check_name(what: &'static str, input: &str, extra: &[u8]) -> Result<(), Parse
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident, $what:literal, $extra:expr) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+        #[serde(try_from = "String")]
         pub struct $name(String);
+
+        // By hand rather than `into = "String"`, which clones the name for every record
+        // encoded (twice per record, for each change the hub sends).
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
 
         impl $name {
             /// Validates and wraps a name.
@@ -178,6 +186,7 @@ pub struct Record {
     /// The service's name.
     pub role: Role,
     /// The service's version, if it registered one.
+    #[serde(serialize_with = "serialize_version")]
     pub version: Option<semver::Version>,
     /// Where the service listens: a host name or address.
     pub host: String,
@@ -189,6 +198,58 @@ pub struct Record {
     pub origin: HubId,
     /// Grows by one each time the owner registers the same id again (after a reconnect).
     pub incarnation: u64,
+}
+
+/// A version as semver's own serde does it (a string), formatted on the stack: semver
+/// goes through `collect_str`, which allocates a `String` for every record encoded.
+fn serialize_version<S: serde::Serializer>(
+    version: &Option<semver::Version>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    struct AsStr<'a>(&'a semver::Version);
+    impl Serialize for AsStr<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut buf = StackStr::default();
+            if std::fmt::Write::write_fmt(&mut buf, format_args!("{}", self.0)).is_ok() {
+                serializer.serialize_str(buf.as_str())
+            } else {
+                serializer.collect_str(self.0)
+            }
+        }
+    }
+    match version {
+        Some(v) => serializer.serialize_some(&AsStr(v)),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// A short string built on the stack; writing past its 96 bytes fails.
+struct StackStr {
+    bytes: [u8; 96],
+    len: usize,
+}
+
+impl Default for StackStr {
+    fn default() -> StackStr {
+        StackStr { bytes: [0; 96], len: 0 }
+    }
+}
+
+impl StackStr {
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever copied in, so the bytes are UTF-8.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for StackStr {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let room = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        room.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 impl Record {
@@ -344,6 +405,30 @@ mod tests {
         assert_eq!(RecordId::new("x".repeat(129)).unwrap_err().kind(), &ParseErrorKind::TooLong { max: MAX_NAME_LEN });
         assert!(RecordId::new("a/b").is_err());
         assert!(RecordId::new("é").is_err());
+    }
+
+    #[test]
+    fn names_and_versions_encode_as_semver_and_strings_do() {
+        let long = format!("1.2.3-{}+build.{}", "a".repeat(60), "7".repeat(60));
+        for version in [None, Some("1.2.3"), Some("10.20.30-beta.1+sha.5114f85"), Some(long.as_str())] {
+            let version = version.map(|v| v.parse::<semver::Version>().unwrap());
+            let record = Record {
+                id: RecordId::new("a1b2").unwrap(),
+                role: Role::new("web").unwrap(),
+                version: version.clone(),
+                host: "10.0.0.5".into(),
+                port: 10_080,
+                meta: Meta::new(),
+                origin: HubId(1),
+                incarnation: 1,
+            };
+            let json = serde_json::to_value(&record).unwrap();
+            assert_eq!(json["version"], serde_json::to_value(&version).unwrap(), "{version:?}");
+            assert_eq!(json["id"], "a1b2");
+            assert_eq!(json["role"], "web");
+            let back: Record = serde_json::from_value(json).unwrap();
+            assert_eq!(back, record);
+        }
     }
 
     #[test]
