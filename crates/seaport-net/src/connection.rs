@@ -130,6 +130,20 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// The next frame if it has already been read in full, without reading more: what a
+    /// caller takes after [`read_frame`](Self::read_frame) to handle every frame that
+    /// arrived together in one go. Errors as `read_frame` would on the same bytes.
+    pub fn buffered_frame(&mut self) -> Result<Option<OwnedFrame>, FrameError> {
+        match parse_frame(&self.buf[self.start..self.end], self.max_frame)? {
+            Some((frame, used)) => {
+                let frame = frame.to_owned_frame();
+                self.consume(used);
+                Ok(Some(frame))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Marks `used` bytes as parsed, releasing a big buffer once empty.
     fn consume(&mut self, used: usize) {
         self.start += used;

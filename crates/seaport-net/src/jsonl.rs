@@ -233,6 +233,15 @@ pub(crate) struct NodeSession {
     echoes: Mutex<HashMap<String, u32>>,
 }
 
+/// The session owning the record of `message` when it is a `Register` change: node
+/// sessions are not sent the echo of their own registrations.
+pub(crate) fn register_owner(message: &HubMessage, hub: &seaport_core::Hub) -> Option<SessionId> {
+    match message {
+        HubMessage::Change { change: Change::Register(record), .. } => hub.record_owner(record.id.as_str()),
+        _ => None,
+    }
+}
+
 /// Beyond this many awaited echoes the count is reset (a client that does not echo).
 const MAX_ECHOES: usize = 65_536;
 
@@ -240,8 +249,10 @@ impl NodeSession {
     /// Whether `message`, addressed to this session, goes on the wire. Answers to requests
     /// do not (node has none; refusals are logged here instead), nor does the echo of the
     /// session's own registrations (a node hub does not echo them either). A free that
-    /// goes out is counted as an awaited echo.
-    pub(crate) fn should_send(&self, message: &HubMessage, session: SessionId, hub: &seaport_core::Hub) -> bool {
+    /// goes out is counted as an awaited echo. `owner` is the session owning the record
+    /// of a `Register` change, looked up once per change by [`register_owner`] rather
+    /// than once per recipient.
+    pub(crate) fn should_send(&self, message: &HubMessage, session: SessionId, owner: Option<SessionId>) -> bool {
         match message {
             HubMessage::Rejected { code, message, .. } => {
                 tracing::warn!(%session, ?code, %message, "refused a line from a node seaport client");
@@ -249,9 +260,7 @@ impl NodeSession {
             }
             HubMessage::Registered { .. } | HubMessage::Updated { .. } | HubMessage::Done { .. } => false,
             // Only this session can register a record it owns: the change is its own echo.
-            HubMessage::Change { change: Change::Register(record), .. } => {
-                hub.record_owner(record.id.as_str()) != Some(session)
-            }
+            HubMessage::Change { change: Change::Register(_), .. } => owner != Some(session),
             HubMessage::Change { change: Change::Free(record), .. } => {
                 self.expect_echo(record.id.as_str());
                 true
@@ -467,27 +476,26 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
 /// Sends what the hub queued for the connection, and `["heartbeat"]` every `heartbeat`
 /// whatever else was sent: a node client counts only heartbeat lines.
 async fn write_loop(mut rx: server::queue::Inbox, mut stream: TcpStream, heartbeat: Duration) {
+    let beat: server::Frame = Arc::from(HEARTBEAT_LINE);
     let mut next_beat = Instant::now() + heartbeat;
-    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut lines = Vec::new();
     loop {
         let wait = next_beat.saturating_duration_since(Instant::now());
-        match async_std::future::timeout(wait, rx.next()).await {
-            Ok(Some(lines)) => {
-                buf.extend_from_slice(&lines);
-                rx.append_queued(&mut buf);
-            }
-            Ok(None) => break,
-            Err(_) => {}
+        match async_std::future::timeout(wait, rx.fill(&mut lines)).await {
+            Ok(true) | Err(_) => {}
+            Ok(false) => break,
         }
         let now = Instant::now();
         if now >= next_beat {
-            buf.extend_from_slice(HEARTBEAT_LINE);
+            lines.push(Arc::clone(&beat));
             next_beat = now + heartbeat;
         }
-        if stream.write_all(&buf).await.is_err() {
+        if server::queue::write_frames(&mut stream, &lines).await.is_err() {
             break;
         }
-        buf.clear();
+        lines.clear();
+        // An idle connection keeps no room for a thousand frames.
+        lines.shrink_to(server::queue::IDLE_SLOTS);
     }
     let _ = stream.flush().await;
     let _ = stream.shutdown(Shutdown::Both);
