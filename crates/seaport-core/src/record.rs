@@ -3,6 +3,7 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -33,17 +34,11 @@ fn check_name(what: &'static str, input: &str, extra: &[u8]) -> Result<(), Parse
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident, $what:literal, $extra:expr) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-        #[serde(try_from = "String")]
-        pub struct $name(String);
-
-        // By hand rather than `into = "String"`, which clones the name for every record
-        // encoded (twice per record, for each change the hub sends).
-        impl Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(&self.0)
-            }
-        }
+        ///
+        /// Cloning one is a reference count, not a copy: a record's id is a key in several
+        /// of the hub's maps.
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates and wraps a name.
@@ -51,15 +46,40 @@ macro_rules! name_type {
             /// # Errors
             /// A [`ParseError`] if it is empty, longer than [`MAX_NAME_LEN`] bytes, or holds a
             /// character outside the allowed set.
-            pub fn new(name: impl Into<String>) -> Result<Self, ParseError> {
-                let name = name.into();
-                check_name($what, &name, $extra)?;
-                Ok($name(name))
+            pub fn new(name: impl AsRef<str>) -> Result<Self, ParseError> {
+                check_name($what, name.as_ref(), $extra)?;
+                Ok($name(Arc::from(name.as_ref())))
             }
 
             /// The name as a string.
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+        }
+
+        // By hand rather than through `String`: the name is written straight from the
+        // record (no copy per record encoded) and read straight from the frame (one
+        // allocation per name decoded).
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Visitor;
+                impl serde::de::Visitor<'_> for Visitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(concat!("a ", $what))
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<$name, E> {
+                        check_name($what, s, $extra).map_err(E::custom)?;
+                        Ok($name(Arc::from(s)))
+                    }
+                }
+                deserializer.deserialize_str(Visitor)
             }
         }
 
@@ -72,7 +92,7 @@ macro_rules! name_type {
 
         impl From<$name> for String {
             fn from(n: $name) -> String {
-                n.0
+                n.0.to_string()
             }
         }
 
