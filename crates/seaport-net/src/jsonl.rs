@@ -475,27 +475,24 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
 
 /// Sends what the hub queued for the connection, and `["heartbeat"]` every `heartbeat`
 /// whatever else was sent: a node client counts only heartbeat lines.
-async fn write_loop(mut rx: server::queue::Inbox, mut stream: TcpStream, heartbeat: Duration) {
+async fn write_loop(rx: server::queue::Inbox, mut stream: TcpStream, heartbeat: Duration) {
     let beat: server::Frame = Arc::from(HEARTBEAT_LINE);
     let mut next_beat = Instant::now() + heartbeat;
-    let mut lines = Vec::new();
+    let mut writer = server::queue::Writer::new(rx);
     loop {
         let wait = next_beat.saturating_duration_since(Instant::now());
-        match async_std::future::timeout(wait, rx.fill(&mut lines)).await {
+        match async_std::future::timeout(wait, writer.take()).await {
             Ok(true) | Err(_) => {}
             Ok(false) => break,
         }
         let now = Instant::now();
         if now >= next_beat {
-            lines.push(Arc::clone(&beat));
+            writer.add(Arc::clone(&beat));
             next_beat = now + heartbeat;
         }
-        if server::queue::write_frames(&mut stream, &lines).await.is_err() {
+        if writer.write(&mut stream).await.is_err() {
             break;
         }
-        lines.clear();
-        // An idle connection keeps no room for a thousand frames.
-        lines.shrink_to(server::queue::IDLE_SLOTS);
     }
     let _ = stream.flush().await;
     let _ = stream.shutdown(Shutdown::Both);

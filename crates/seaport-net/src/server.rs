@@ -706,22 +706,19 @@ async fn write_loop(rx: queue::Inbox, stream: TcpStream, heartbeat: Duration) {
     write_loop_with(rx, stream, heartbeat, heartbeat_frame).await;
 }
 
-async fn write_loop_with(mut rx: queue::Inbox, mut stream: TcpStream, heartbeat: Duration, heartbeat_frame: Vec<u8>) {
+async fn write_loop_with(rx: queue::Inbox, mut stream: TcpStream, heartbeat: Duration, heartbeat_frame: Vec<u8>) {
     let heartbeat_frame: Frame = heartbeat_frame.into();
-    let mut frames = Vec::new();
+    let mut writer = queue::Writer::new(rx);
     loop {
         // Whatever is queued goes out in one write.
-        match async_std::future::timeout(heartbeat, rx.fill(&mut frames)).await {
+        match async_std::future::timeout(heartbeat, writer.take()).await {
             Ok(true) => {}
             Ok(false) => break,
-            Err(_) => frames.push(Arc::clone(&heartbeat_frame)),
+            Err(_) => writer.add(Arc::clone(&heartbeat_frame)),
         }
-        if queue::write_frames(&mut stream, &frames).await.is_err() {
+        if writer.write(&mut stream).await.is_err() {
             break;
         }
-        frames.clear();
-        // An idle connection keeps no room for a thousand frames.
-        frames.shrink_to(queue::IDLE_SLOTS);
     }
     let _ = stream.flush().await;
     let _ = stream.shutdown(Shutdown::Both);

@@ -17,12 +17,11 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::io::{self, IoSlice};
-use std::pin::Pin;
+use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
-use futures::AsyncWrite;
+use futures::{AsyncWrite, AsyncWriteExt};
 
 use super::Frame;
 
@@ -120,10 +119,14 @@ impl Drop for Outbox {
 }
 
 impl Inbox {
+    /// Whether nothing is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.lock().frames.is_empty()
+    }
+
     /// Waits until something is queued, then moves the queued frames to `out`, in order,
-    /// up to [`BATCH`] bytes or [`MAX_SLICES`] frames (at least one frame), for one
-    /// vectored write ([`write_frames`]). `false` once every sender is gone and nothing
-    /// is left.
+    /// up to [`BATCH`] bytes or [`MAX_FRAMES`] frames (at least one frame), for one write.
+    /// `false` once every sender is gone and nothing is left.
     pub(crate) async fn fill(&mut self, out: &mut Vec<Frame>) -> bool {
         poll_fn(|cx| {
             let mut state = self.queue.lock();
@@ -139,7 +142,7 @@ impl Inbox {
             }
             let mut taken = 0;
             while let Some(frame) = state.frames.front() {
-                if out.len() >= MAX_SLICES || (taken > 0 && taken + frame.len() > BATCH) {
+                if out.len() >= MAX_FRAMES || (taken > 0 && taken + frame.len() > BATCH) {
                     break;
                 }
                 taken += frame.len();
@@ -158,47 +161,6 @@ impl Inbox {
     }
 }
 
-/// Most frames sent by one vectored write (Linux's `IOV_MAX` is 1 024).
-pub(crate) const MAX_SLICES: usize = 1024;
-
-/// Room for frames a writer keeps between writes.
-pub(crate) const IDLE_SLOTS: usize = 64;
-
-/// Writes `frames` in order with vectored writes straight from the shared frames: no
-/// copy into a per-connection buffer, which, with a thousand slow readers each holding
-/// a full batch, was most of a hub's memory at the peak of a burst.
-pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(stream: &mut W, frames: &[Frame]) -> io::Result<()> {
-    // The first frame not yet written in full, and how much of it is.
-    let (mut first, mut offset) = (0, 0);
-    while first < frames.len() {
-        // The slices are built on the stack at each poll rather than kept in the future,
-        // which lives as long as the connection.
-        let written = poll_fn(|cx| {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let mut count = 0;
-            for (slice, frame) in slices.iter_mut().zip(&frames[first..]) {
-                let skip = if count == 0 { offset } else { 0 };
-                *slice = IoSlice::new(frame.get(skip..).unwrap_or_default());
-                count += 1;
-            }
-            Pin::new(&mut *stream).poll_write_vectored(cx, &slices[..count])
-        })
-        .await?;
-        if written == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        offset += written;
-        while let Some(frame) = frames.get(first) {
-            if offset < frame.len() {
-                break;
-            }
-            offset -= frame.len();
-            first += 1;
-        }
-    }
-    Ok(())
-}
-
 impl Drop for Inbox {
     fn drop(&mut self) {
         let mut state = self.queue.lock();
@@ -207,6 +169,55 @@ impl Drop for Inbox {
         // last sender.
         state.frames = VecDeque::new();
         state.bytes = 0;
+    }
+}
+
+/// Most frames a writer takes from its queue for one write.
+pub(crate) const MAX_FRAMES: usize = 1024;
+
+/// Room a writer keeps between writes, for frames and bytes, once its queue is empty.
+pub(crate) const IDLE_FRAMES: usize = 64;
+const IDLE_BYTES: usize = 16 * 1024;
+
+/// A connection's writer: takes what is queued and sends it in large writes.
+pub(crate) struct Writer {
+    inbox: Inbox,
+    frames: Vec<Frame>,
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    pub(crate) fn new(inbox: Inbox) -> Writer {
+        Writer { inbox, frames: Vec::new(), buf: Vec::new() }
+    }
+
+    /// Waits until something is queued and takes it (see [`Inbox::fill`]); the frames
+    /// wait in `self` for [`write`](Self::write). `false` once every sender is gone and
+    /// nothing is left.
+    pub(crate) async fn take(&mut self) -> bool {
+        self.inbox.fill(&mut self.frames).await
+    }
+
+    /// Queues `frame` for the next write, after what was taken (a heartbeat).
+    pub(crate) fn add(&mut self, frame: Frame) {
+        self.frames.push(frame);
+    }
+
+    /// Sends what was taken in one write: copied into one buffer first, which costs far
+    /// less than a vectored write of many small frames (on loopback, half the hub's CPU
+    /// with node clients, who are sent every change as a line of a hundred bytes or so).
+    /// Once the queue is empty, the buffer goes: an idle connection holds no batch.
+    pub(crate) async fn write<W: AsyncWrite + Unpin>(&mut self, stream: &mut W) -> io::Result<()> {
+        for frame in self.frames.drain(..) {
+            self.buf.extend_from_slice(&frame);
+        }
+        let result = stream.write_all(&self.buf).await;
+        self.buf.clear();
+        if self.inbox.is_empty() {
+            self.buf.shrink_to(IDLE_BYTES);
+            self.frames.shrink_to(IDLE_FRAMES);
+        }
+        result
     }
 }
 
@@ -258,10 +269,10 @@ mod tests {
         assert_eq!(filled(&mut inbox), Some(vec![BATCH / 2]));
         assert!(out.push(frame(BATCH * 2)));
         assert_eq!(filled(&mut inbox), Some(vec![BATCH * 2]), "one frame of any size");
-        for _ in 0..MAX_SLICES + 5 {
+        for _ in 0..MAX_FRAMES + 5 {
             assert!(out.push(frame(1)));
         }
-        assert_eq!(filled(&mut inbox).map(|f| f.len()), Some(MAX_SLICES));
+        assert_eq!(filled(&mut inbox).map(|f| f.len()), Some(MAX_FRAMES));
         assert_eq!(filled(&mut inbox).map(|f| f.len()), Some(5));
     }
 
@@ -304,52 +315,32 @@ mod tests {
         assert_eq!(got, vec![7u8; 3], "the queued frame is delivered before the end");
     }
 
-    /// Takes at most `step` bytes per write, to exercise partial vectored writes.
-    struct Trickle {
-        written: Vec<u8>,
-        step: usize,
-    }
-
-    impl AsyncWrite for Trickle {
-        fn poll_write(mut self: Pin<&mut Self>, _: &mut std::task::Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-            let n = buf.len().min(self.step);
-            self.written.extend_from_slice(&buf[..n]);
-            Poll::Ready(Ok(n))
-        }
-        fn poll_write_vectored(
-            mut self: Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-            bufs: &[IoSlice<'_>],
-        ) -> Poll<io::Result<usize>> {
-            let mut n = 0;
-            for buf in bufs {
-                let take = buf.len().min(self.step - n);
-                self.written.extend_from_slice(&buf[..take]);
-                n += take;
-                if n == self.step {
-                    break;
-                }
-            }
-            Poll::Ready(Ok(n))
-        }
-        fn poll_flush(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-        fn poll_close(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
     #[test]
-    fn vectored_writes_send_every_byte_in_order_across_partial_writes() {
-        let frames: Vec<Frame> = (0..MAX_SLICES as u32 + 300)
-            .map(|i| (0..(i % 7)).map(|j| (i * 7 + j) as u8).collect::<Vec<u8>>().into())
+    fn a_writer_sends_everything_in_order_and_keeps_no_batch_once_idle() {
+        let (mut out, inbox) = channel(4096, usize::MAX);
+        let frames: Vec<Frame> = (0..MAX_FRAMES as u32 + 300)
+            .map(|i| (0..(i % 7 + 1) * 20).map(|j| (i * 7 + j) as u8).collect::<Vec<u8>>().into())
             .collect();
-        let expected: Vec<u8> = frames.iter().flat_map(|f| f.to_vec()).collect();
-        for step in [1, 3, 64, 5000, usize::MAX / 2] {
-            let mut sink = Trickle { written: Vec::new(), step };
-            assert!(block_on(write_frames(&mut sink, &frames)).is_ok());
-            assert_eq!(sink.written, expected, "step {step}");
+        for frame in &frames {
+            assert!(out.push(Arc::clone(frame)));
         }
+        let mut writer = Writer::new(inbox);
+        let mut sink = Vec::new();
+        assert!(block_on(writer.take()));
+        writer.add(vec![255u8; 4].into());
+        assert!(block_on(writer.write(&mut sink)).is_ok());
+        assert!(writer.buf.capacity() > IDLE_BYTES, "more is queued: the buffer stays for the next write");
+        assert!(block_on(writer.take()));
+        assert!(block_on(writer.write(&mut sink)).is_ok());
+        assert!(writer.buf.capacity() <= IDLE_BYTES && writer.frames.capacity() <= IDLE_FRAMES);
+
+        let first: usize = frames[..MAX_FRAMES].iter().map(|f| f.len()).sum();
+        let mut expected: Vec<u8> = frames[..MAX_FRAMES].iter().flat_map(|f| f.to_vec()).collect();
+        expected.extend([255u8; 4]);
+        expected.extend(frames[MAX_FRAMES..].iter().flat_map(|f| f.to_vec()));
+        assert!(first > IDLE_BYTES);
+        assert_eq!(sink, expected, "the first batch, the heartbeat after it, then the rest");
+        drop(out);
+        assert!(!block_on(writer.take()), "no sender and nothing left: the writer ends");
     }
 }
