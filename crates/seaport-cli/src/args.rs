@@ -134,7 +134,7 @@ pub struct ListenArgs {
     pub handshake_timeout: u64,
     /// Messages queued for one connection before it counts as too slow to read and is
     /// dropped (its records are freed as for any disconnect).
-    #[structopt(long, value_name = "N", default_value = "65536")]
+    #[structopt(long, value_name = "N", default_value = "262144")]
     pub outgoing_queue: usize,
     /// Bytes queued for one connection before it counts as too slow to read and is
     /// dropped (whichever of this and --outgoing-queue comes first).

@@ -47,12 +47,13 @@ pub struct HubConfig {
     pub handshake_timeout: Duration,
     /// Frames queued for one connection before it counts as too slow and is dropped.
     ///
-    /// The default, 65 536, lets a connection absorb a burst of that many changes while
+    /// The default, 262 144, lets a connection absorb a burst of that many changes while
     /// its reader catches up: a node seaport client is sent every registration (node
     /// replicates the whole registry), so at 1 000 clients x 10 services each of them is
-    /// sent 10 000 changes at once, more than a node process reads before a smaller
-    /// queue fills. A change is encoded once and shared by every queue it is in, so a
-    /// queued frame costs a connection about 50 bytes beyond the first.
+    /// sent 10 000 changes at once, and a watcher of a role that 1 000 clients register
+    /// 100 services of at once is sent 100 000. A change is encoded once and shared by
+    /// every queue it is in, so a queued frame costs a connection a 16-byte slot beyond
+    /// the first; `outgoing_bytes` bounds the rest.
     pub outgoing_queue: usize,
     /// Bytes of frames queued for one connection before it counts as too slow and is
     /// dropped, whichever of this and `outgoing_queue` comes first: a connection that
@@ -75,7 +76,7 @@ impl Default for HubConfig {
             max_frame: frame::DEFAULT_MAX_FRAME,
             max_connections: 16_384,
             handshake_timeout: Duration::from_secs(5),
-            outgoing_queue: 65_536,
+            outgoing_queue: 262_144,
             outgoing_bytes: 32 << 20,
             listen_backlog: 4096,
         }
