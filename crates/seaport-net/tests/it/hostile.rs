@@ -5,8 +5,9 @@
 //! nothing.
 
 use futures::AsyncWriteExt;
-use seaport_net::core::{ClientMessage, Registration};
-use seaport_net::frame::encode_unsigned;
+use seaport_net::auth::{KeyPair, Signer};
+use seaport_net::core::{ClientMessage, ErrorCode, HubMessage, Registration};
+use seaport_net::frame::{encode_signed, encode_unsigned};
 use seaport_net::{Client, HubConfig, RegisterOptions};
 
 use crate::util::*;
@@ -54,6 +55,61 @@ async fn random_bytes_after_a_valid_preamble_close_only_that_connection() {
         }
         assert_intact(&hub, &honest, &expected).await;
         wait_until("only the honest connection to be left", || hub.connection_count() == 1).await;
+        honest.close().await;
+        hub.shutdown().await;
+    })
+    .await;
+}
+
+/// The hub handles the frames that arrive together in batches under one lock: every
+/// frame of a long burst is answered in order, a refused one among them costs only
+/// itself, and a malformed one ends the connection after those before it.
+#[async_std::test]
+async fn a_burst_of_frames_in_one_write_is_answered_in_order_up_to_a_malformed_one() {
+    with_deadline(TEST_DEADLINE, async {
+        let (hub, addr) = start_hub(HubConfig::default()).await;
+        let honest = client(&addr);
+        let expected = honest_records(&honest, 3).await;
+        let mut raw = Raw::connect(&addr).await;
+        let mut burst = Vec::new();
+        let mut requests = Vec::new();
+        let register =
+            |request| ClientMessage::Register { request, registration: Registration::from_name("burst@1.0.0") };
+        for i in 0..300 {
+            let request = raw.request_id();
+            if i == 150 {
+                // Signed for another connection's nonce: refused, and only this frame.
+                let mut wrong = Signer::new(KeyPair::generate(), [7; 32]);
+                encode_signed(&register(request), &mut wrong, &mut burst).expect("encode");
+            } else {
+                encode_unsigned(&register(request), &mut burst).expect("encode");
+            }
+            requests.push(request);
+        }
+        // A length prefix far over the frame limit: the connection ends here.
+        burst.extend_from_slice(&u32::MAX.to_be_bytes());
+        raw.send_bytes(&burst).await;
+
+        let messages = read_until_closed(&mut raw.reader).await;
+        let answers: Vec<(Option<u64>, &str)> = messages
+            .iter()
+            .filter_map(|m| match m {
+                HubMessage::Registered { request, .. } => Some((Some(*request), "registered")),
+                HubMessage::Rejected { request, code: ErrorCode::Unauthorized, .. } => Some((*request, "unauthorized")),
+                HubMessage::Rejected { request, code: ErrorCode::Malformed, .. } => Some((*request, "malformed")),
+                _ => None,
+            })
+            .collect();
+        let mut wanted: Vec<(Option<u64>, &str)> = requests
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| if i == 150 { (None, "unauthorized") } else { (Some(r), "registered") })
+            .collect();
+        wanted.push((None, "malformed"));
+        assert_eq!(answers, wanted);
+        // Its records went with the connection; the honest ones stayed.
+        wait_until("the burst's records to be freed", || hub_ids(&hub).len() == expected.len()).await;
+        assert_intact(&hub, &honest, &expected).await;
         honest.close().await;
         hub.shutdown().await;
     })
