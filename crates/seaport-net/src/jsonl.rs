@@ -293,7 +293,7 @@ impl NodeSession {
 
 /// The lines for `message` (none for messages node has no equivalent for).
 pub(crate) fn encode(message: &HubMessage) -> Option<Arc<[u8]>> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(256);
     match message {
         HubMessage::Welcome { host, .. } => push_line(&mut out, &("helo", host)),
         HubMessage::Snapshot { records, .. } => records.iter().for_each(|r| push_register(&mut out, r)),

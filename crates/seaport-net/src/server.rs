@@ -345,7 +345,9 @@ impl Shared {
                     let bytes = match &conn.wire {
                         Wire::Peer(_) => continue,
                         Wire::Frames => frame.get_or_insert_with(|| {
-                            let mut bytes = Vec::new();
+                            // Room for a change of a typical record, so encoding it does
+                            // not grow the buffer five times over.
+                            let mut bytes = Vec::with_capacity(256);
                             match encode_unsigned(&transmit.message, &mut bytes) {
                                 Ok(()) => Some(bytes.into()),
                                 Err(e) => {
