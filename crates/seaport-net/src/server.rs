@@ -130,6 +130,8 @@ pub(crate) struct Shared {
     next_session: AtomicU64,
     stopping: AtomicBool,
     timer_wake: Mutex<Option<mpsc::Sender<()>>>,
+    /// The lines sent to node seaport connections, kept once for all of them.
+    lines: Arc<queue::SharedLog>,
 }
 
 /// A running hub: a TCP listener plus the core state it drives.
@@ -190,6 +192,7 @@ impl Hub {
             next_session: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
             timer_wake: Mutex::new(None),
+            lines: queue::SharedLog::new(),
         });
         let (stop_tx, stop_rx) = futures::channel::oneshot::channel();
         let (wake_tx, wake_rx) = mpsc::channel(1);
@@ -312,6 +315,11 @@ impl Shared {
         queue::channel(self.config.outgoing_queue, self.config.outgoing_bytes)
     }
 
+    /// A node seaport connection's outgoing queue: also takes the shared lines.
+    fn json_lines_queue(&self) -> (queue::Outbox, queue::Inbox) {
+        queue::channel_with(self.config.outgoing_queue, self.config.outgoing_bytes, Some(Arc::clone(&self.lines)))
+    }
+
     fn now(&self) -> Timestamp {
         Timestamp::from_millis(u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX))
     }
@@ -329,8 +337,11 @@ impl Shared {
         loop {
             let mut too_slow = Vec::new();
             while let Some(transmit) = state.hub.poll_outgoing() {
-                // Encoded once per wire format, when the first recipient needs it.
-                let (mut frame, mut lines): (Option<Option<Frame>>, Option<Option<Frame>>) = (None, None);
+                // Encoded once per wire format, when the first recipient needs it; the
+                // node lines go into the shared log once, as entry `seq`.
+                let mut frame: Option<Option<Frame>> = None;
+                let mut lines: Option<Option<(usize, u64)>> = None;
+                let mut lines_queued = 0;
                 let mut owner = None;
                 for session in transmit.to {
                     let Some(conn) = state.conns.get_mut(&session) else { continue };
@@ -342,8 +353,24 @@ impl Shared {
                         }
                         continue;
                     }
+                    if let Wire::JsonLines(node) = &conn.wire {
+                        let owner = *owner.get_or_insert_with(|| jsonl::register_owner(&transmit.message, &state.hub));
+                        if !node.should_send(&transmit.message, session, owner) {
+                            continue;
+                        }
+                        let entry = lines.get_or_insert_with(|| {
+                            jsonl::encode(&transmit.message).map(|line| (line.len(), self.lines.append(line)))
+                        });
+                        let Some((len, seq)) = *entry else { continue };
+                        if conn.tx.push_shared(seq, len) {
+                            lines_queued += 1;
+                        } else {
+                            too_slow.push(session);
+                        }
+                        continue;
+                    }
                     let bytes = match &conn.wire {
-                        Wire::Peer(_) => continue,
+                        Wire::Peer(_) | Wire::JsonLines(_) => continue,
                         Wire::Frames => frame.get_or_insert_with(|| {
                             // Room for a change of a typical record, so encoding it does
                             // not grow the buffer five times over.
@@ -356,21 +383,14 @@ impl Shared {
                                 }
                             }
                         }),
-                        Wire::JsonLines(node)
-                            if !node.should_send(
-                                &transmit.message,
-                                session,
-                                *owner.get_or_insert_with(|| jsonl::register_owner(&transmit.message, &state.hub)),
-                            ) =>
-                        {
-                            continue
-                        }
-                        Wire::JsonLines(_) => lines.get_or_insert_with(|| jsonl::encode(&transmit.message)),
                     };
                     let Some(bytes) = bytes else { continue };
                     if !conn.tx.push(Arc::clone(bytes)) {
                         too_slow.push(session);
                     }
+                }
+                if let Some(Some((_, seq))) = lines {
+                    self.lines.queued(seq, lines_queued);
                 }
             }
             let mut closed = Vec::new();
@@ -675,7 +695,7 @@ pub(crate) fn open_json_lines_session(
     node: Arc<jsonl::NodeSession>,
     init: impl FnOnce(&mut seaport_core::Hub, Timestamp, SessionId),
 ) -> Option<(SessionId, queue::Outbox, queue::Inbox)> {
-    let (tx, rx) = shared.outgoing_queue();
+    let (tx, rx) = shared.json_lines_queue();
     let session = SessionId(shared.next_session.fetch_add(1, Ordering::Relaxed));
     let mut state = lock(&shared.state);
     if shared.stopping.load(Ordering::SeqCst) || state.conns.len() >= shared.config.max_connections {

@@ -6,9 +6,10 @@
 //! `messages x` the largest message (a snapshot chunk is up to 256 KiB), so the bytes
 //! waiting are bounded too.
 //!
-//! The queue is a `VecDeque` of shared frames under a mutex that only the hub (pushing,
-//! already under its own lock) and the connection's writer (draining) take. A push is a
-//! slot of 16 bytes and no allocation of its own, and it wakes the writer only when the
+//! The queue is a `VecDeque` of shared frames, or of runs of a [`SharedLog`]'s entries,
+//! under a mutex that only the hub (pushing, already under its own lock) and the
+//! connection's writer (draining) take. A push is a slot of 16 bytes or one more entry
+//! in the last run, and no allocation of its own, and it wakes the writer only when the
 //! writer is waiting, so a burst of changes costs one wake-up and the writer takes
 //! everything queued in one go. (A futures `mpsc` channel, used before, allocated a
 //! node per message, about 50 bytes with its frame pointer, and took its atomics per
@@ -26,13 +27,31 @@ use futures::{AsyncWrite, AsyncWriteExt};
 use super::Frame;
 
 /// Most bytes a writer takes from its queue for one write (one frame of any size always).
-pub(crate) const BATCH: usize = 256 * 1024;
+///
+/// A writer holds its batch until the write completes, so a connection whose socket is
+/// full holds this much: 64 KiB keeps ten thousand stalled connections under 640 MiB
+/// (256 KiB, tried first, allowed 2.5 GiB). Back-to-back runs showed no difference in
+/// CPU between 32, 64 and 256 KiB within the machine's noise.
+pub(crate) const BATCH: usize = 64 * 1024;
 
 /// A drained queue keeps at most this many slots of its peak for the next burst.
 const KEEP_SLOTS: usize = 1024;
 
+/// One entry of a queue: a frame of its own, or a run of consecutive entries of the
+/// [`SharedLog`] it draws on.
+enum Slot {
+    Frame(Frame),
+    /// Log entries `from..to`.
+    Shared {
+        from: u64,
+        to: u64,
+    },
+}
+
 struct State {
-    frames: VecDeque<Frame>,
+    slots: VecDeque<Slot>,
+    /// Messages and bytes queued, shared runs counted entry by entry.
+    messages: usize,
     bytes: usize,
     /// The writer, when it waits for frames.
     waker: Option<Waker>,
@@ -46,11 +65,105 @@ struct Queue {
     state: Mutex<State>,
     max_messages: usize,
     max_bytes: usize,
+    /// The log the `Shared` slots point into, for queues that take shared changes.
+    log: Option<Arc<SharedLog>>,
 }
 
 impl Queue {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Changes sent to many connections alike, kept once for all of them.
+///
+/// A node seaport client is sent every change (node clients replicate the whole
+/// registry), so under a burst each of a thousand node connections had a slot per change
+/// queued: 10^7 slots, most of a hub's memory, at 1 000 clients x 10 services. A change
+/// for node connections now goes into this log once, and each connection's queue holds
+/// runs of consecutive log entries (`Slot::Shared`): a run grows by a counter when the
+/// next change goes to the same connection, so a connection that is sent every change
+/// holds one slot however far behind it is. An entry stays until every connection it
+/// was queued for has taken it (or is gone).
+pub(crate) struct SharedLog {
+    inner: Mutex<LogInner>,
+}
+
+#[derive(Default)]
+struct LogInner {
+    /// The sequence number of `entries[0]`.
+    base: u64,
+    entries: VecDeque<Entry>,
+}
+
+struct Entry {
+    frame: Frame,
+    /// Queues that hold it and have not taken it yet; may dip below zero while it is
+    /// being queued (a writer can take it before the count is in).
+    pending: i64,
+    /// Still being queued: not to be dropped even at zero.
+    open: bool,
+}
+
+impl SharedLog {
+    pub(crate) fn new() -> Arc<SharedLog> {
+        Arc::new(SharedLog { inner: Mutex::new(LogInner::default()) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LogInner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds `frame` and returns its sequence number, for [`Outbox::push_shared`]; then
+    /// [`queued`](Self::queued) says how many queues took it.
+    pub(crate) fn append(&self, frame: Frame) -> u64 {
+        let mut log = self.lock();
+        let seq = log.base + log.entries.len() as u64;
+        log.entries.push_back(Entry { frame, pending: 0, open: true });
+        seq
+    }
+
+    /// Entry `seq` was queued for `count` connections.
+    pub(crate) fn queued(&self, seq: u64, count: usize) {
+        let mut log = self.lock();
+        if let Some(entry) = log.entry_mut(seq) {
+            entry.pending += i64::try_from(count).unwrap_or(i64::MAX);
+            entry.open = false;
+        }
+        log.trim();
+    }
+
+    /// Entries in the log (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+}
+
+impl LogInner {
+    fn entry_mut(&mut self, seq: u64) -> Option<&mut Entry> {
+        let at = usize::try_from(seq.checked_sub(self.base)?).ok()?;
+        self.entries.get_mut(at)
+    }
+
+    /// A queue is done with `from..to`: taken, or dropped with its connection.
+    fn release(&mut self, from: u64, to: u64) {
+        for seq in from..to {
+            if let Some(entry) = self.entry_mut(seq) {
+                entry.pending -= 1;
+            }
+        }
+        self.trim();
+    }
+
+    fn trim(&mut self) {
+        while self.entries.front().is_some_and(|e| !e.open && e.pending <= 0) {
+            self.entries.pop_front();
+            self.base += 1;
+        }
+        if self.entries.is_empty() && self.entries.capacity() > KEEP_SLOTS {
+            self.entries.shrink_to(KEEP_SLOTS);
+        }
     }
 }
 
@@ -67,24 +180,47 @@ pub(crate) struct Inbox {
 /// A queue of at most `messages` messages and `max_bytes` bytes (at least one message
 /// of any size fits in an empty queue, so a large snapshot chunk is never refused).
 pub(crate) fn channel(messages: usize, max_bytes: usize) -> (Outbox, Inbox) {
-    let state = State { frames: VecDeque::new(), bytes: 0, waker: None, senders: 1, open: true };
-    let queue = Arc::new(Queue { state: Mutex::new(state), max_messages: messages.max(1), max_bytes });
+    channel_with(messages, max_bytes, None)
+}
+
+/// [`channel`], also taking runs of `log`'s entries ([`Outbox::push_shared`]).
+pub(crate) fn channel_with(messages: usize, max_bytes: usize, log: Option<Arc<SharedLog>>) -> (Outbox, Inbox) {
+    let state = State { slots: VecDeque::new(), messages: 0, bytes: 0, waker: None, senders: 1, open: true };
+    let queue = Arc::new(Queue { state: Mutex::new(state), max_messages: messages.max(1), max_bytes, log });
     (Outbox { queue: Arc::clone(&queue) }, Inbox { queue })
 }
 
 impl Outbox {
     /// Queues `frame`; `false` when the queue is full (or its writer is gone).
     pub(crate) fn push(&mut self, frame: Frame) -> bool {
+        let len = frame.len();
+        self.push_slot(len, |slots| slots.push_back(Slot::Frame(frame)))
+    }
+
+    /// Queues entry `seq` of the queue's shared log, `len` bytes long; `false` when the
+    /// queue is full (or its writer is gone, or it has no log). Entries must be pushed
+    /// in the order they were appended.
+    pub(crate) fn push_shared(&mut self, seq: u64, len: usize) -> bool {
+        if self.queue.log.is_none() {
+            return false;
+        }
+        self.push_slot(len, |slots| match slots.back_mut() {
+            Some(Slot::Shared { to, .. }) if *to == seq => *to += 1,
+            _ => slots.push_back(Slot::Shared { from: seq, to: seq + 1 }),
+        })
+    }
+
+    fn push_slot(&mut self, len: usize, put: impl FnOnce(&mut VecDeque<Slot>)) -> bool {
         let waker = {
             let mut state = self.queue.lock();
-            let len = frame.len();
             if !state.open
-                || state.frames.len() >= self.queue.max_messages
+                || state.messages >= self.queue.max_messages
                 || (state.bytes > 0 && state.bytes.saturating_add(len) > self.queue.max_bytes)
             {
                 return false;
             }
-            state.frames.push_back(frame);
+            put(&mut state.slots);
+            state.messages += 1;
             state.bytes += len;
             state.waker.take()
         };
@@ -121,7 +257,7 @@ impl Drop for Outbox {
 impl Inbox {
     /// Whether nothing is queued.
     pub(crate) fn is_empty(&self) -> bool {
-        self.queue.lock().frames.is_empty()
+        self.queue.lock().slots.is_empty()
     }
 
     /// Waits until something is queued, then moves the queued frames to `out`, in order,
@@ -130,7 +266,7 @@ impl Inbox {
     pub(crate) async fn fill(&mut self, out: &mut Vec<Frame>) -> bool {
         poll_fn(|cx| {
             let mut state = self.queue.lock();
-            if state.frames.is_empty() {
+            if state.slots.is_empty() {
                 if state.senders == 0 {
                     return Poll::Ready(false);
                 }
@@ -140,20 +276,55 @@ impl Inbox {
                 }
                 return Poll::Pending;
             }
+            let state = &mut *state;
+            let mut log = None;
             let mut taken = 0;
-            while let Some(frame) = state.frames.front() {
-                if out.len() >= MAX_FRAMES || (taken > 0 && taken + frame.len() > BATCH) {
-                    break;
-                }
-                taken += frame.len();
-                state.bytes -= frame.len();
-                match state.frames.pop_front() {
-                    Some(frame) if !frame.is_empty() => out.push(frame),
-                    _ => {}
+            let mut count = 0;
+            'slots: while let Some(slot) = state.slots.front_mut() {
+                match slot {
+                    Slot::Frame(frame) => {
+                        if out.len() >= MAX_FRAMES || (taken > 0 && taken + frame.len() > BATCH) {
+                            break;
+                        }
+                        taken += frame.len();
+                        count += 1;
+                        if let Some(Slot::Frame(frame)) = state.slots.pop_front() {
+                            if !frame.is_empty() {
+                                out.push(frame);
+                            }
+                        }
+                    }
+                    Slot::Shared { from, to } => {
+                        let Some(shared) = &self.queue.log else { break };
+                        let log = log.get_or_insert_with(|| shared.lock());
+                        let start = *from;
+                        while *from < *to {
+                            let Some(entry) = log.entry_mut(*from) else {
+                                // Cannot happen (an entry stays while a queue holds it);
+                                // if it did, there would be nothing left to send.
+                                count += 1;
+                                *from += 1;
+                                continue;
+                            };
+                            let len = entry.frame.len();
+                            if out.len() >= MAX_FRAMES || (taken > 0 && taken + len > BATCH) {
+                                log.release(start, *from);
+                                break 'slots;
+                            }
+                            out.push(Arc::clone(&entry.frame));
+                            taken += len;
+                            count += 1;
+                            *from += 1;
+                        }
+                        log.release(start, *from);
+                        state.slots.pop_front();
+                    }
                 }
             }
-            if state.frames.is_empty() && state.frames.capacity() > KEEP_SLOTS {
-                state.frames.shrink_to(KEEP_SLOTS);
+            state.messages = state.messages.saturating_sub(count);
+            state.bytes = state.bytes.saturating_sub(taken);
+            if state.slots.is_empty() && state.slots.capacity() > KEEP_SLOTS {
+                state.slots.shrink_to(KEEP_SLOTS);
             }
             Poll::Ready(true)
         })
@@ -166,8 +337,17 @@ impl Drop for Inbox {
         let mut state = self.queue.lock();
         state.open = false;
         // What is still queued can never be sent: release it now rather than with the
-        // last sender.
-        state.frames = VecDeque::new();
+        // last sender, shared entries included.
+        let slots = std::mem::take(&mut state.slots);
+        if let Some(shared) = &self.queue.log {
+            let mut log = shared.lock();
+            for slot in &slots {
+                if let Slot::Shared { from, to } = slot {
+                    log.release(*from, *to);
+                }
+            }
+        }
+        state.messages = 0;
         state.bytes = 0;
     }
 }
@@ -276,6 +456,83 @@ mod tests {
         assert_eq!(filled(&mut inbox).map(|f| f.len()), Some(5));
     }
 
+    /// Appends `frame` to `log` and queues it on each of `outs`, as the hub does.
+    fn broadcast(log: &SharedLog, outs: &mut [&mut Outbox], frame: Frame) -> usize {
+        let len = frame.len();
+        let seq = log.append(frame);
+        let mut queued = 0;
+        for out in outs.iter_mut() {
+            if out.push_shared(seq, len) {
+                queued += 1;
+            }
+        }
+        log.queued(seq, queued);
+        queued
+    }
+
+    fn line(tag: u8, len: usize) -> Frame {
+        vec![tag; len].into()
+    }
+
+    #[test]
+    fn shared_entries_keep_their_place_among_own_frames_and_cost_one_slot_per_run() {
+        let log = SharedLog::new();
+        let (mut a, mut inbox_a) = channel_with(100_000, usize::MAX, Some(Arc::clone(&log)));
+        let (mut b, inbox_b) = channel_with(100_000, usize::MAX, Some(Arc::clone(&log)));
+        assert!(a.push(line(1, 3)));
+        for i in 0..10_000 {
+            assert_eq!(broadcast(&log, &mut [&mut a, &mut b], line(2, 1 + i % 5)), 2);
+        }
+        assert!(a.push(line(3, 3)), "a frame of a's own after the shared ones");
+        broadcast(&log, &mut [&mut a, &mut b], line(4, 2));
+        assert_eq!(a.queue.lock().slots.len(), 4, "own, a run of 10 000, own, a run of one");
+        assert_eq!(b.queue.lock().slots.len(), 1, "every change went to b: one run");
+        assert_eq!(a.queue.lock().messages, 10_003);
+        assert_eq!(log.len(), 10_001);
+
+        let mut got = Vec::new();
+        while a.queue.lock().messages > 0 {
+            let mut out = Vec::new();
+            assert_eq!(inbox_a.fill(&mut out).now_or_never(), Some(true));
+            assert!(out.len() <= MAX_FRAMES);
+            got.extend(out.iter().map(|f| f[0]));
+        }
+        let mut wanted = vec![1u8];
+        wanted.extend(std::iter::repeat_n(2u8, 10_000));
+        wanted.extend([3u8, 4]);
+        assert_eq!(got, wanted, "in the order queued, across batches");
+        assert_eq!(a.queue.lock().bytes, 0);
+        assert_eq!(log.len(), 10_001, "b has not taken them yet");
+        drop(inbox_b);
+        assert_eq!(log.len(), 0, "b's connection is gone: nothing is kept for it");
+        assert!(!b.push_shared(log.append(line(5, 1)), 1), "a gone writer takes nothing");
+    }
+
+    #[test]
+    fn a_shared_entry_taken_before_it_is_counted_is_still_released() {
+        let log = SharedLog::new();
+        let (mut out, mut inbox) = channel_with(8, usize::MAX, Some(Arc::clone(&log)));
+        let seq = log.append(line(1, 4));
+        assert!(out.push_shared(seq, 4));
+        assert_eq!(filled(&mut inbox), Some(vec![4]), "the writer got there first");
+        assert_eq!(log.len(), 1, "still being queued: kept");
+        log.queued(seq, 1);
+        assert_eq!(log.len(), 0);
+    }
+
+    #[test]
+    fn shared_entries_count_against_the_bounds() {
+        let log = SharedLog::new();
+        let (mut out, _inbox) = channel_with(3, 100, Some(Arc::clone(&log)));
+        let accepted = (0..10).take_while(|_| broadcast(&log, &mut [&mut out], line(0, 1)) == 1).count();
+        assert_eq!(accepted, 3, "over the messages");
+        let (mut out, _inbox) = channel_with(100, 100, Some(Arc::clone(&log)));
+        let accepted = (0..10).take_while(|_| broadcast(&log, &mut [&mut out], line(0, 40)) == 1).count();
+        assert_eq!(accepted, 2, "over the bytes");
+        let (mut plain, _inbox) = channel(8, 100);
+        assert!(!plain.push_shared(0, 1), "a queue without the log takes no shared entries");
+    }
+
     #[test]
     fn one_message_of_any_size_fits_an_empty_queue() {
         let (mut out, mut inbox) = channel(8, 100);
@@ -292,7 +549,7 @@ mod tests {
         drop(inbox);
         assert!(!out.push(frame(10)));
         assert_eq!(out.queue.lock().bytes, 0);
-        assert!(out.queue.lock().frames.is_empty());
+        assert!(out.queue.lock().slots.is_empty());
     }
 
     #[test]
@@ -319,7 +576,7 @@ mod tests {
     fn a_writer_sends_everything_in_order_and_keeps_no_batch_once_idle() {
         let (mut out, inbox) = channel(4096, usize::MAX);
         let frames: Vec<Frame> = (0..MAX_FRAMES as u32 + 300)
-            .map(|i| (0..(i % 7 + 1) * 20).map(|j| (i * 7 + j) as u8).collect::<Vec<u8>>().into())
+            .map(|i| (0..(i % 7 + 1) * 8).map(|j| (i * 7 + j) as u8).collect::<Vec<u8>>().into())
             .collect();
         for frame in &frames {
             assert!(out.push(Arc::clone(frame)));
