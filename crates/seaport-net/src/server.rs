@@ -1,10 +1,11 @@
 //! The hub server: accepts connections and drives the core [`seaport_core::Hub`].
 //!
 //! One task per connection reads and verifies frames and feeds them to the core under a
-//! short lock; a writer task per connection sends what the core addressed to it. The
-//! core never waits for a socket: every connection has a bounded outgoing queue, filled
-//! with `try_send`, and a connection whose queue is full is dropped with a reason (its
-//! records are freed as for any other disconnect). A timer task calls the core's
+//! short lock (every frame that arrived together, up to 64, under one lock); a writer
+//! task per connection sends what the core addressed to it. The core never waits for a
+//! socket: every connection has a bounded outgoing queue (`server/queue.rs`), filled without
+//! blocking, and a connection whose queue is full is dropped with a reason (its records
+//! are freed as for any other disconnect). A timer task calls the core's
 //! `handle_timeout` at its `poll_timeout`, so leases expire even when nothing else
 //! happens.
 
