@@ -58,6 +58,7 @@
 pub mod error;
 pub mod hub;
 pub mod message;
+pub mod meta;
 pub mod pattern;
 pub mod ports;
 pub mod record;
@@ -71,11 +72,12 @@ pub use hub::{
     CloseReason, Event, FreeReason, Hub, HubConfig, KeyId, Limits, SessionId, SessionKind, Transmit, HUB_ROLE,
 };
 pub use message::{Change, ClientMessage, ErrorCode, HubMessage, PeerMessage, RequestId, ResumePoint, SubscriptionId};
+pub use meta::Meta;
 pub use pattern::Pattern;
 pub use ports::DEFAULT_PORT_RANGE;
 pub use record::{HubId, MetaLimits, PortRequest, Record, RecordId, Registration, Role};
 pub use registry::Registry;
 pub use semver;
 pub use time::Timestamp;
-pub use value::{Meta, Value};
+pub use value::Value;
 pub use version::VersionRange;

@@ -8,8 +8,8 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
-/// A record's metadata: string keys to JSON-like values, in key order.
-pub type Meta = BTreeMap<String, Value>;
+/// A record's metadata map, also at [`crate::Meta`].
+pub use crate::meta::Meta;
 
 /// A JSON-like value held in a record's metadata.
 ///

@@ -1391,7 +1391,7 @@ fn value() -> BoxedStrategy<Value> {
 fn meta() -> BoxedStrategy<Meta> {
     prop_oneof![
         1 => Just(Meta::new()),
-        3 => prop::collection::btree_map(text(), value(), 0..4),
+        3 => prop::collection::btree_map(text(), value(), 0..4).prop_map(Meta::from),
         1 => "[a-z]{0,400}".prop_map(|s| [("big".to_string(), Value::String(s))].into_iter().collect()),
     ]
     .boxed()

@@ -1,0 +1,288 @@
+//! A record's metadata map.
+
+use std::borrow::Borrow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+
+use crate::value::Value;
+
+/// A record's metadata: string keys to JSON-like values, in key order.
+///
+/// A sorted vector rather than a `BTreeMap`: records carry a handful of keys, and a
+/// `BTreeMap`'s first entry allocates a whole node of eleven slots (about 600 bytes of
+/// `String` and [`Value`]), most of what a record with any metadata costs a hub. The API
+/// follows `BTreeMap`'s, and the wire form is the same map.
+///
+/// # Examples
+/// ```
+/// use seaport_core::{Meta, Value};
+/// let mut meta = Meta::new();
+/// meta.insert("zone".to_string(), Value::from("eu-1"));
+/// meta.insert("weight".to_string(), Value::Int(3));
+/// assert_eq!(meta.get("zone").and_then(Value::as_str), Some("eu-1"));
+/// let keys: Vec<&String> = meta.keys().collect();
+/// assert_eq!(keys, ["weight", "zone"], "in key order");
+/// ```
+#[derive(Clone, Default, PartialEq)]
+pub struct Meta {
+    entries: Vec<(String, Value)>,
+}
+
+impl Meta {
+    /// An empty map (no allocation).
+    pub const fn new() -> Meta {
+        Meta { entries: Vec::new() }
+    }
+
+    fn find<Q: Ord + ?Sized>(&self, key: &Q) -> Result<usize, usize>
+    where
+        String: Borrow<Q>,
+    {
+        self.entries.binary_search_by(|(k, _)| k.borrow().cmp(key))
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The value of `key`.
+    pub fn get<Q: Ord + ?Sized>(&self, key: &Q) -> Option<&Value>
+    where
+        String: Borrow<Q>,
+    {
+        self.find(key).ok().map(|at| &self.entries[at].1)
+    }
+
+    /// The value of `key`, mutably.
+    pub fn get_mut<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<&mut Value>
+    where
+        String: Borrow<Q>,
+    {
+        self.find(key).ok().map(|at| &mut self.entries[at].1)
+    }
+
+    /// Whether `key` is set.
+    pub fn contains_key<Q: Ord + ?Sized>(&self, key: &Q) -> bool
+    where
+        String: Borrow<Q>,
+    {
+        self.find(key).is_ok()
+    }
+
+    /// Sets `key` to `value`, returning the value it replaced.
+    pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
+        match self.find(key.as_str()) {
+            Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, value)),
+            Err(at) => {
+                self.entries.insert(at, (key, value));
+                None
+            }
+        }
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<Value>
+    where
+        String: Borrow<Q>,
+    {
+        self.find(key).ok().map(|at| self.entries.remove(at).1)
+    }
+
+    /// Removes every key.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// The keys and values, in key order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter(self.entries.iter())
+    }
+
+    /// The keys, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &String> + '_ {
+        self.entries.iter().map(|(k, _)| k)
+    }
+
+    /// The values, in key order.
+    pub fn values(&self) -> impl Iterator<Item = &Value> + '_ {
+        self.entries.iter().map(|(_, v)| v)
+    }
+}
+
+/// An iterator over a [`Meta`]'s keys and values, in key order.
+#[derive(Clone, Debug)]
+pub struct Iter<'a>(std::slice::Iter<'a, (String, Value)>);
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a String, &'a Value);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(k, v)| (k, v))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(|(k, v)| (k, v))
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+impl<'a> IntoIterator for &'a Meta {
+    type Item = (&'a String, &'a Value);
+    type IntoIter = Iter<'a>;
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+impl IntoIterator for Meta {
+    type Item = (String, Value);
+    type IntoIter = std::vec::IntoIter<(String, Value)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl FromIterator<(String, Value)> for Meta {
+    /// Like `BTreeMap`: a key given twice keeps its last value.
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Meta {
+        let mut meta = Meta::new();
+        meta.extend(iter);
+        meta
+    }
+}
+
+impl Extend<(String, Value)> for Meta {
+    fn extend<I: IntoIterator<Item = (String, Value)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+impl<const N: usize> From<[(String, Value); N]> for Meta {
+    fn from(entries: [(String, Value); N]) -> Meta {
+        entries.into_iter().collect()
+    }
+}
+
+impl From<BTreeMap<String, Value>> for Meta {
+    fn from(map: BTreeMap<String, Value>) -> Meta {
+        // Already sorted and unique.
+        Meta { entries: map.into_iter().collect() }
+    }
+}
+
+impl From<Meta> for BTreeMap<String, Value> {
+    fn from(meta: Meta) -> BTreeMap<String, Value> {
+        meta.entries.into_iter().collect()
+    }
+}
+
+impl<Q: Ord + ?Sized> std::ops::Index<&Q> for Meta
+where
+    String: Borrow<Q>,
+{
+    type Output = Value;
+    /// # Panics
+    /// When `key` is not set, like `BTreeMap`.
+    fn index(&self, key: &Q) -> &Value {
+        self.get(key).expect("no such key in the metadata")
+    }
+}
+
+impl fmt::Debug for Meta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Meta {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.entries.len()))?;
+        for (k, v) in &self.entries {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Meta {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Meta, D::Error> {
+        struct MetaVisitor;
+        impl<'de> Visitor<'de> for MetaVisitor {
+            type Value = Meta;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of metadata")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Meta, A::Error> {
+                let mut entries: Vec<(String, Value)> = Vec::with_capacity(access.size_hint().unwrap_or(0).min(64));
+                while let Some((k, v)) = access.next_entry::<String, Value>()? {
+                    entries.push((k, v));
+                }
+                // Sorted by key, the last of a repeated key winning (as a BTreeMap would).
+                entries.reverse();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                entries.dedup_by(|later, earlier| later.0 == earlier.0);
+                Ok(Meta { entries })
+            }
+        }
+        deserializer.deserialize_map(MetaVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(pairs: &[(&str, i64)]) -> Meta {
+        pairs.iter().map(|(k, v)| (k.to_string(), Value::Int(*v))).collect()
+    }
+
+    #[test]
+    fn behaves_like_a_btreemap() {
+        let mut ours = Meta::new();
+        let mut map = BTreeMap::new();
+        // A fixed pseudo-random sequence of inserts and removes over a few keys.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for step in 0..2000i64 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let key = format!("k{}", state % 13);
+            if state % 3 == 0 {
+                assert_eq!(ours.remove(key.as_str()), map.remove(key.as_str()), "remove {key}");
+            } else {
+                assert_eq!(ours.insert(key.clone(), Value::Int(step)), map.insert(key, Value::Int(step)));
+            }
+            assert_eq!(ours.len(), map.len());
+            assert!(ours.iter().eq(map.iter()), "same entries in the same order");
+        }
+        assert_eq!(BTreeMap::from(ours.clone()), map);
+        assert_eq!(Meta::from(map), ours);
+    }
+
+    #[test]
+    fn the_wire_form_is_a_btreemaps_and_a_repeated_key_keeps_its_last_value() {
+        let ours = meta(&[("zone", 1), ("a", 2), ("m", 3)]);
+        let map: BTreeMap<String, Value> = ours.clone().into();
+        assert_eq!(serde_json::to_string(&ours).unwrap(), serde_json::to_string(&map).unwrap());
+        let back: Meta = serde_json::from_str(r#"{"b": 1, "a": 2, "b": 3}"#).unwrap();
+        assert_eq!(back, meta(&[("a", 2), ("b", 3)]));
+        assert_eq!(format!("{back:?}"), format!("{:?}", BTreeMap::from(back.clone())));
+    }
+}
