@@ -157,20 +157,29 @@ impl IntoIterator for Meta {
     }
 }
 
+/// Sorts `entries`, given in insertion order, by key, keeping the last value of a
+/// repeated key (as a `BTreeMap` would): O(n log n) however many keys, where inserting
+/// them one at a time into a sorted vector would be quadratic (a node client may send
+/// thousands of small keys within the metadata size limit).
+fn normalize(mut entries: Vec<(String, Value)>) -> Vec<(String, Value)> {
+    entries.reverse();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.dedup_by(|later, earlier| later.0 == earlier.0);
+    entries
+}
+
 impl FromIterator<(String, Value)> for Meta {
     /// Like `BTreeMap`: a key given twice keeps its last value.
     fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Meta {
-        let mut meta = Meta::new();
-        meta.extend(iter);
-        meta
+        Meta { entries: normalize(iter.into_iter().collect()) }
     }
 }
 
 impl Extend<(String, Value)> for Meta {
     fn extend<I: IntoIterator<Item = (String, Value)>>(&mut self, iter: I) {
-        for (k, v) in iter {
-            self.insert(k, v);
-        }
+        let mut entries = std::mem::take(&mut self.entries);
+        entries.extend(iter);
+        self.entries = normalize(entries);
     }
 }
 
@@ -234,11 +243,7 @@ impl<'de> Deserialize<'de> for Meta {
                 while let Some((k, v)) = access.next_entry::<String, Value>()? {
                     entries.push((k, v));
                 }
-                // Sorted by key, the last of a repeated key winning (as a BTreeMap would).
-                entries.reverse();
-                entries.sort_by(|a, b| a.0.cmp(&b.0));
-                entries.dedup_by(|later, earlier| later.0 == earlier.0);
-                Ok(Meta { entries })
+                Ok(Meta { entries: normalize(entries) })
             }
         }
         deserializer.deserialize_map(MetaVisitor)
@@ -273,7 +278,15 @@ mod tests {
             assert!(ours.iter().eq(map.iter()), "same entries in the same order");
         }
         assert_eq!(BTreeMap::from(ours.clone()), map);
-        assert_eq!(Meta::from(map), ours);
+        assert_eq!(Meta::from(map.clone()), ours);
+        let pairs = || (0..500i64).map(|i| (format!("k{}", (i * 37) % 101), Value::Int(i)));
+        let collected: Meta = pairs().collect();
+        assert!(collected.iter().eq(pairs().collect::<BTreeMap<_, _>>().iter()), "collect keeps the last of each key");
+        let mut extended = meta(&[("k1", -1), ("zz", -2)]);
+        extended.extend(pairs());
+        let mut wanted = BTreeMap::from([("k1".to_string(), Value::Int(-1)), ("zz".to_string(), Value::Int(-2))]);
+        wanted.extend(pairs());
+        assert!(extended.iter().eq(wanted.iter()), "extend overrides existing keys");
     }
 
     #[test]
