@@ -111,12 +111,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// for the connection.
     pub async fn read_frame(&mut self) -> Result<Option<OwnedFrame>, FrameError> {
         loop {
-            let data = &self.buf[self.start..self.end];
-            if let Some((frame, used)) = parse_frame(data, self.max_frame)? {
-                let frame = frame.to_owned_frame();
-                self.consume(used);
+            if let Some(frame) = self.buffered_frame()? {
                 return Ok(Some(frame));
             }
+            let data = &self.buf[self.start..self.end];
             let needed = match frame_len(data, self.max_frame)? {
                 Some(body) => LEN_PREFIX + body,
                 None => LEN_PREFIX,

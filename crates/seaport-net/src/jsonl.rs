@@ -270,7 +270,7 @@ impl NodeSession {
     }
 
     fn expect_echo(&self, id: &str) {
-        let mut echoes = self.echoes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut echoes = server::lock(&self.echoes);
         if echoes.len() >= MAX_ECHOES {
             echoes.clear();
         }
@@ -279,7 +279,7 @@ impl NodeSession {
 
     /// Whether a free of `id` from the client is the echo of one the hub sent it.
     fn take_echo(&self, id: &str) -> bool {
-        let mut echoes = self.echoes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut echoes = server::lock(&self.echoes);
         match echoes.get_mut(id) {
             Some(n) if *n > 1 => {
                 *n -= 1;

@@ -302,7 +302,9 @@ pub(crate) mod queue;
 #[cfg(test)]
 mod tests;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `m`, going on with the data if a thread panicked while holding it (every
+/// structure under these locks is left consistent between statements).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -346,47 +348,33 @@ impl Shared {
                 let mut owner = None;
                 for session in transmit.to {
                     let Some(conn) = state.conns.get_mut(&session) else { continue };
-                    if let Wire::Peer(signer) = &mut conn.wire {
-                        if let Some(bytes) = peer::encode(&transmit.message, signer.as_deref_mut()) {
-                            if !conn.tx.push(bytes) {
-                                too_slow.push(session);
+                    let pushed = match &mut conn.wire {
+                        Wire::Peer(signer) => match peer::encode(&transmit.message, signer.as_deref_mut()) {
+                            Some(bytes) => conn.tx.push(bytes),
+                            None => continue,
+                        },
+                        Wire::JsonLines(node) => {
+                            let owner =
+                                *owner.get_or_insert_with(|| jsonl::register_owner(&transmit.message, &state.hub));
+                            if !node.should_send(&transmit.message, session, owner) {
+                                continue;
                             }
+                            let entry = lines.get_or_insert_with(|| {
+                                jsonl::encode(&transmit.message).map(|line| (line.len(), self.lines.append(line)))
+                            });
+                            let Some((len, seq)) = *entry else { continue };
+                            let pushed = conn.tx.push_shared(seq, len);
+                            lines_queued += usize::from(pushed);
+                            pushed
                         }
-                        continue;
-                    }
-                    if let Wire::JsonLines(node) = &conn.wire {
-                        let owner = *owner.get_or_insert_with(|| jsonl::register_owner(&transmit.message, &state.hub));
-                        if !node.should_send(&transmit.message, session, owner) {
-                            continue;
+                        Wire::Frames => {
+                            let Some(bytes) = frame.get_or_insert_with(|| encode_frame(&transmit.message)) else {
+                                continue;
+                            };
+                            conn.tx.push(Arc::clone(bytes))
                         }
-                        let entry = lines.get_or_insert_with(|| {
-                            jsonl::encode(&transmit.message).map(|line| (line.len(), self.lines.append(line)))
-                        });
-                        let Some((len, seq)) = *entry else { continue };
-                        if conn.tx.push_shared(seq, len) {
-                            lines_queued += 1;
-                        } else {
-                            too_slow.push(session);
-                        }
-                        continue;
-                    }
-                    let bytes = match &conn.wire {
-                        Wire::Peer(_) | Wire::JsonLines(_) => continue,
-                        Wire::Frames => frame.get_or_insert_with(|| {
-                            // Room for a change of a typical record, so encoding it does
-                            // not grow the buffer five times over.
-                            let mut bytes = Vec::with_capacity(256);
-                            match encode_unsigned(&transmit.message, &mut bytes) {
-                                Ok(()) => Some(bytes.into()),
-                                Err(e) => {
-                                    tracing::error!(error = %e, "cannot encode a hub message; dropped");
-                                    None
-                                }
-                            }
-                        }),
                     };
-                    let Some(bytes) = bytes else { continue };
-                    if !conn.tx.push(Arc::clone(bytes)) {
+                    if !pushed {
                         too_slow.push(session);
                     }
                 }
@@ -423,6 +411,20 @@ impl Shared {
                     state.hub.handle_session_closed(now, session);
                 }
             }
+        }
+    }
+}
+
+/// `message` as a frame, or `None` (logged) if it cannot be encoded.
+fn encode_frame(message: &HubMessage) -> Option<Frame> {
+    // Room for a change of a typical record, so encoding it does not grow the buffer
+    // five times over.
+    let mut bytes = Vec::with_capacity(256);
+    match encode_unsigned(message, &mut bytes) {
+        Ok(()) => Some(bytes.into()),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode a hub message; dropped");
+            None
         }
     }
 }

@@ -71,7 +71,7 @@ struct Queue {
 
 impl Queue {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        super::lock(&self.state)
     }
 }
 
@@ -111,7 +111,7 @@ impl SharedLog {
     }
 
     fn lock(&self) -> MutexGuard<'_, LogInner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        super::lock(&self.inner)
     }
 
     /// Adds `frame` and returns its sequence number, for [`Outbox::push_shared`]; then
