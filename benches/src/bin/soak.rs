@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use std::net::Shutdown;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use async_std::net::TcpStream;
@@ -63,6 +63,11 @@ struct Options {
     hostile: bool,
     converge: Duration,
     seed: u64,
+}
+
+/// Locks `m`, going on with the data if a client task panicked while holding it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn usage(error: &str) -> ! {
@@ -169,7 +174,7 @@ impl Shared {
             ClientError::Rejected { code, .. } => format!("{what}: rejected {code:?}"),
             other => format!("{what}: {other}"),
         };
-        *self.errors.lock().unwrap_or_else(|p| p.into_inner()).entry(kind).or_default() += 1;
+        *lock(&self.errors).entry(kind).or_default() += 1;
     }
 }
 
@@ -210,13 +215,9 @@ async fn worker(index: usize, client: Client, shared: Arc<Shared>, rate: f64, se
             match client.register(&name, options).await {
                 Ok(record) => {
                     let took = start.elapsed();
-                    shared
-                        .truth
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(record.id.to_string(), Held::of(&record));
+                    lock(&shared.truth).insert(record.id.to_string(), Held::of(&record));
                     held.push(record.id.to_string());
-                    shared.latencies.lock().unwrap_or_else(|p| p.into_inner()).register.push(took);
+                    lock(&shared.latencies).register.push(took);
                 }
                 Err(e) => shared.error("register", &e),
             }
@@ -225,8 +226,8 @@ async fn worker(index: usize, client: Client, shared: Arc<Shared>, rate: f64, se
             match client.free(&id).await {
                 Ok(()) => {
                     let took = start.elapsed();
-                    shared.truth.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-                    shared.latencies.lock().unwrap_or_else(|p| p.into_inner()).free.push(took);
+                    lock(&shared.truth).remove(&id);
+                    lock(&shared.latencies).free.push(took);
                 }
                 Err(e) => {
                     held.push(id);
@@ -238,14 +239,14 @@ async fn worker(index: usize, client: Client, shared: Arc<Shared>, rate: f64, se
             match client.update(&id, meta(counter)).await {
                 Ok(record) => {
                     let took = start.elapsed();
-                    shared.truth.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Held::of(&record));
-                    shared.latencies.lock().unwrap_or_else(|p| p.into_inner()).update.push(took);
+                    lock(&shared.truth).insert(id, Held::of(&record));
+                    lock(&shared.latencies).update.push(took);
                 }
                 Err(e) => shared.error("update", &e),
             }
         } else {
             match client.query(&mine).await {
-                Ok(_) => shared.latencies.lock().unwrap_or_else(|p| p.into_inner()).query.push(start.elapsed()),
+                Ok(_) => lock(&shared.latencies).query.push(start.elapsed()),
                 Err(e) => shared.error("query", &e),
             }
         }
@@ -279,7 +280,7 @@ async fn checkpoint(shared: &Shared, checker: &Client, clients: &[Client], limit
     while shared.in_flight.load(Ordering::SeqCst) > 0 {
         task::sleep(Duration::from_millis(5)).await;
     }
-    let truth = shared.truth.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let truth = lock(&shared.truth).clone();
     let start = Instant::now();
     let result = loop {
         match converged(&truth, checker, clients).await {
@@ -368,7 +369,7 @@ const HELD: usize = 500;
 
 impl HeldOpen {
     fn keep(&self, stream: TcpStream) {
-        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = lock(&self.0);
         held.push_back(stream);
         if held.len() > HELD {
             held.pop_front();
@@ -621,7 +622,7 @@ async fn run(o: Options) -> bool {
             Some(took) => convergence.push(took),
             None => diverged += 1,
         }
-        let held = shared.truth.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let held = lock(&shared.truth).len();
         sizes.push(held);
         let rss = stats().map_or(String::new(), |s| format!(", hub RSS {:.1} MiB", mib(s.rss_kib)));
         println!(
@@ -644,8 +645,8 @@ async fn run(o: Options) -> bool {
     let elapsed = start.elapsed();
 
     let ops = shared.ops.load(Ordering::Relaxed);
-    let latencies = std::mem::take(&mut *shared.latencies.lock().unwrap_or_else(|p| p.into_inner()));
-    let errors = shared.errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let latencies = std::mem::take(&mut *lock(&shared.latencies));
+    let errors = lock(&shared.errors).clone();
     let error_count: usize = errors.values().sum();
     println!("\nresult over {elapsed:.0?} ({ops} operations, {:.0} per second)", ops as f64 / o.duration.as_secs_f64());
     for (name, mut samples) in [
