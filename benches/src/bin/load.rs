@@ -137,20 +137,6 @@ impl Args {
     }
 }
 
-/// Raises this process's soft open-files limit to the hard limit: every connection is
-/// a descriptor, and 10 000 of them are far over the usual soft limit of 1 024.
-fn raise_open_files_limit() -> u64 {
-    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-    let limit = getrlimit(Resource::Nofile);
-    let target = limit.maximum.unwrap_or(1 << 20);
-    if limit.current.is_some_and(|c| c < target)
-        && setrlimit(Resource::Nofile, Rlimit { current: Some(target), maximum: limit.maximum }).is_ok()
-    {
-        return target;
-    }
-    limit.current.unwrap_or(target)
-}
-
 /// The hub under load.
 enum HubHandle {
     /// A `seaport listen` process this tool started (and kills at the end).
@@ -905,7 +891,9 @@ fn main() -> ExitCode {
             return if e.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
         }
     };
-    let limit = raise_open_files_limit();
+    // Every connection is a descriptor, and 10 000 of them are far over the usual soft
+    // limit of 1 024.
+    let limit = seaport_net::raise_open_files_limit();
     // Each connection needs a descriptor here and one in the hub, plus a few spare.
     if (limit as usize) < args.clients + args.watchers + 64 {
         eprintln!("load: the open files limit is {limit}, too low for {} connections", args.clients);

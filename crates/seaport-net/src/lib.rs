@@ -44,4 +44,4 @@ pub use connection::{FrameReader, FrameWriter};
 pub use error::{AuthError, FrameError, KeyError};
 pub use frame::{Frame, OwnedFrame, SignedHeader, DEFAULT_MAX_FRAME, PROTOCOL_VERSION};
 pub use seaport_core as core;
-pub use server::{Hub, HubConfig, ServerError};
+pub use server::{raise_open_files_limit, Hub, HubConfig, ServerError};

@@ -475,6 +475,50 @@ fn set_backlog(listener: &std::net::TcpListener, backlog: u32) {
 #[cfg(not(unix))]
 fn set_backlog(_listener: &std::net::TcpListener, _backlog: u32) {}
 
+/// Raises this process's soft limit on open files to its hard limit, and returns the soft
+/// limit in effect afterwards (`u64::MAX` when there is none).
+///
+/// Every connection holds a descriptor, and the usual soft limit (1 024) is far below the
+/// thousands of clients a hub serves (the default `max_connections` is 16 384); the hard
+/// limit is what an administrator allows. A hub cannot raise it for its process by itself,
+/// so a program embedding one with many clients calls this at start (`seaport listen`
+/// does). Failing is not fatal, and is logged: the hub then refuses connections past the
+/// limit, as it would anyway.
+///
+/// # Examples
+/// ```
+/// let limit = seaport_net::raise_open_files_limit();
+/// assert!(limit >= 64);
+/// ```
+#[cfg(unix)]
+pub fn raise_open_files_limit() -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    // No hard limit ("unlimited") still cannot exceed the kernel's nr_open, 1 048 576 by default.
+    let target = limit.maximum.unwrap_or(1 << 20);
+    let current = limit.current.unwrap_or(u64::MAX);
+    if current >= target {
+        return current;
+    }
+    match setrlimit(Resource::Nofile, Rlimit { current: Some(target), maximum: limit.maximum }) {
+        Ok(()) => {
+            tracing::debug!(from = current, to = target, "raised the open files limit");
+            target
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, current, "cannot raise the open files limit");
+            current
+        }
+    }
+}
+
+/// Raises this process's soft limit on open files; on this platform there is none to
+/// raise, and it returns `u64::MAX`.
+#[cfg(not(unix))]
+pub fn raise_open_files_limit() -> u64 {
+    u64::MAX
+}
+
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, stop: futures::channel::oneshot::Receiver<()>) {
     let mut stop = stop.fuse();
     let mut incoming = listener.incoming();

@@ -90,29 +90,9 @@ fn limits(args: &ListenArgs, config: &mut HubConfig) -> Result<()> {
     Ok(())
 }
 
-/// Raises this process's soft limit on open files to its hard limit.
-///
-/// Every connection holds a descriptor, and the usual soft limit (1 024) is far below the
-/// thousands of clients a hub serves (the default `--max-connections` is 16 384); the
-/// hard limit is what an administrator allows. Failing to raise it is not fatal: the hub
-/// then refuses connections past the limit, as it would anyway.
-fn raise_open_files_limit() {
-    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-    let limit = getrlimit(Resource::Nofile);
-    // No hard limit ("unlimited") still cannot exceed the kernel's nr_open, 1 048 576 by default.
-    let target = limit.maximum.unwrap_or(1 << 20);
-    if limit.current.is_some_and(|current| current >= target) {
-        return;
-    }
-    match setrlimit(Resource::Nofile, Rlimit { current: Some(target), maximum: limit.maximum }) {
-        Ok(()) => tracing::debug!(from = ?limit.current, to = target, "raised the open files limit"),
-        Err(e) => tracing::warn!(error = %e, current = ?limit.current, "cannot raise the open files limit"),
-    }
-}
-
 pub async fn run(args: ListenArgs) -> Result<()> {
     let config = config(&args)?;
-    raise_open_files_limit();
+    seaport_net::raise_open_files_limit();
     if config.authorized.is_empty() {
         tracing::info!("no authorized keys given: the hub is open, anyone may register and free");
     }

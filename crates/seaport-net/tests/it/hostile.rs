@@ -151,13 +151,7 @@ async fn a_frame_cut_off_and_then_silence_is_expired_by_its_lease() {
 /// the open-file limit cannot be raised that far (each costs two descriptors here, the
 /// hub's end and the test's).
 fn idle_connections() -> usize {
-    use rustix::process::{getrlimit, setrlimit, Resource};
-    let mut limit = getrlimit(Resource::Nofile);
-    if limit.current < limit.maximum {
-        limit.current = limit.maximum;
-        let _ = setrlimit(Resource::Nofile, limit);
-    }
-    let soft = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    let soft = seaport_net::raise_open_files_limit();
     usize::try_from(soft.saturating_sub(512) / 4).unwrap_or(usize::MAX).min(1000)
 }
 
