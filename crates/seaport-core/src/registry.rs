@@ -157,25 +157,17 @@ impl Registry {
         let record = record.into();
         // The new port is taken before the old one is released: replacing a record on the
         // same port must not pass that port through the recently-freed memory.
-        // Keys are cloned only when they are new: a register is mostly a known host, and a
-        // re-register a known id and role.
+        // The host is cloned only when it is new: a register is mostly a known host. (Ids
+        // and roles clone by reference count.)
         match self.hosts.get_mut(record.host.as_str()) {
             Some(ports) => ports.acquire(record.port),
             None => self.hosts.entry(record.host.clone()).or_default().acquire(record.port),
         }
-        let old = replace_or_insert(&mut self.records, &record);
+        let old = self.records.insert(record.id.clone(), Arc::clone(&record));
         if let Some(old) = &old {
             self.unindex(old);
         }
-        match self.by_role.get_mut(record.role.as_str()) {
-            Some(of_role) => {
-                replace_or_insert(of_role, &record);
-            }
-            None => {
-                let of_role = self.by_role.entry(record.role.clone()).or_default();
-                of_role.insert(record.id.clone(), Arc::clone(&record));
-            }
-        }
+        self.by_role.entry(record.role.clone()).or_default().insert(record.id.clone(), Arc::clone(&record));
         (record, old)
     }
 
@@ -249,15 +241,6 @@ impl Registry {
             }
         }
         Ok(())
-    }
-}
-
-/// Stores `record` under its id, cloning the id only if it is new; returns the record
-/// it replaced.
-fn replace_or_insert(map: &mut FxHashMap<RecordId, Arc<Record>>, record: &Arc<Record>) -> Option<Arc<Record>> {
-    match map.get_mut(record.id.as_str()) {
-        Some(slot) => Some(std::mem::replace(slot, Arc::clone(record))),
-        None => map.insert(record.id.clone(), Arc::clone(record)),
     }
 }
 
