@@ -165,6 +165,9 @@ fn normalize(mut entries: Vec<(String, Value)>) -> Vec<(String, Value)> {
     entries.reverse();
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     entries.dedup_by(|later, earlier| later.0 == earlier.0);
+    // A record keeps its metadata for as long as it lives, and a `Vec` collected through
+    // an adapter starts with room for four entries: 168 bytes a record for one key.
+    entries.shrink_to_fit();
     entries
 }
 
@@ -256,6 +259,17 @@ mod tests {
 
     fn meta(pairs: &[(&str, i64)]) -> Meta {
         pairs.iter().map(|(k, v)| (k.to_string(), Value::Int(*v))).collect()
+    }
+
+    #[test]
+    fn collected_metadata_holds_no_spare_room() {
+        let meta: Meta = [("b", 1), ("a", 2), ("b", 3)]
+            .iter()
+            .filter(|(k, _)| !k.is_empty())
+            .map(|(k, v)| (k.to_string(), Value::Int(*v)))
+            .collect();
+        assert_eq!(meta.len(), 2);
+        assert_eq!(meta.entries.capacity(), 2, "a record keeps its metadata for its whole life");
     }
 
     #[test]
