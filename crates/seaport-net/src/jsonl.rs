@@ -30,13 +30,17 @@
 //! The hub sends `["heartbeat"]` at its heartbeat interval whatever else it sends, because a
 //! node client counts only heartbeat lines when it decides the hub is gone.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::poll_fn;
 use std::net::{IpAddr, Shutdown, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_std::net::TcpStream;
-use futures::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use futures::{AsyncRead, AsyncWriteExt};
 use seaport_core::{
     Change, ClientMessage, HubMessage, Meta, PortRequest, Record, Registration, SessionId, SubscriptionId, Value,
 };
@@ -50,8 +54,8 @@ const FIELDS: [&str; 5] = ["role", "version", "host", "port", "id"];
 /// Room for everything on a `register` line besides the metadata itself.
 const LINE_OVERHEAD: usize = 64 * 1024;
 
-/// How many bytes one read asks for.
-const READ_CHUNK: usize = 8 * 1024;
+/// How many bytes one read asks for (into a buffer of the thread's).
+const READ_CHUNK: usize = 64 * 1024;
 
 const HEARTBEAT_LINE: &[u8] = b"[\"heartbeat\"]\n";
 
@@ -315,6 +319,11 @@ fn push_change(out: &mut Vec<u8>, change: &Change) {
 }
 
 /// Splits a byte stream into lines of at most `max` bytes.
+///
+/// Each read goes into a buffer of the thread's; the connection keeps only the bytes not
+/// yet handed out as lines (a partial line, or the rest of a burst), and nothing once
+/// they are all taken: an idle node connection holds no read buffer (8 KiB each, kept for
+/// good, was most of a thousand connections' memory).
 struct LineReader<R> {
     reader: R,
     buf: Vec<u8>,
@@ -323,6 +332,11 @@ struct LineReader<R> {
     /// Bytes after `start` already known to hold no newline.
     scanned: usize,
     max: usize,
+}
+
+thread_local! {
+    /// The bytes of the read being made on this thread.
+    static READ_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 impl<R: AsyncRead + Unpin> LineReader<R> {
@@ -342,6 +356,10 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 }
                 self.start = end + 1;
                 self.scanned = 0;
+                if self.start == self.buf.len() {
+                    self.buf = Vec::new();
+                    self.start = 0;
+                }
                 return Ok(Some(line));
             }
             self.scanned = unread.len();
@@ -352,15 +370,30 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 self.buf.drain(..self.start);
                 self.start = 0;
             }
-            let filled = self.buf.len();
-            self.buf.resize(filled + READ_CHUNK, 0);
-            let n = self.reader.read(&mut self.buf[filled..]).await;
-            self.buf.truncate(filled + *n.as_ref().unwrap_or(&0));
-            if n? == 0 {
+            if poll_fn(|cx| self.poll_read(cx)).await? == 0 {
                 // Node ends every line with a newline: a partial last line is dropped.
                 return Ok(None);
             }
         }
+    }
+
+    /// Reads once into the thread's buffer and appends what came to `buf`.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        READ_SCRATCH.with(|scratch| {
+            // Only a reader on this thread uses it, and none is polled inside another.
+            let mut own = Vec::new();
+            let mut borrowed = scratch.try_borrow_mut();
+            let scratch = match &mut borrowed {
+                Ok(scratch) => &mut **scratch,
+                Err(_) => &mut own,
+            };
+            scratch.resize(READ_CHUNK, 0);
+            let read = Pin::new(&mut self.reader).poll_read(cx, scratch);
+            if let Poll::Ready(Ok(n)) = read {
+                self.buf.extend_from_slice(&scratch[..n]);
+            }
+            read
+        })
     }
 }
 
@@ -650,8 +683,10 @@ mod tests {
         assert_eq!(reader.next_line().await.unwrap().unwrap(), b"[\"b\"]");
         assert!(reader.next_line().await.unwrap().is_none());
 
-        let mut reader = LineReader::new(&b"23]\n"[..], b"[1", 100);
+        let mut reader = LineReader::new(&b"23]\n[4]\n"[..], b"[1", 100);
         assert_eq!(reader.next_line().await.unwrap().unwrap(), b"[123]");
+        assert_eq!(reader.next_line().await.unwrap().unwrap(), b"[4]");
+        assert_eq!(reader.buf.capacity(), 0, "every byte read was handed out: nothing is kept");
 
         let long = vec![b'x'; 100_000];
         let mut reader = LineReader::new(&long[..], b"[", 1000);
