@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::{Cause, Hub, Owner, SessionId, SessionKind, HUB_ROLE};
+use super::{Cause, Hub, Local, Owner, SessionId, SessionKind, HUB_ROLE};
 use crate::message::{HubMessage, PeerMessage};
 use crate::record::{HubId, Record, RecordId, Role};
 use crate::registry::Registry;
@@ -124,8 +124,8 @@ impl Hub {
             origin: self.config.id,
             incarnation: 1,
         };
-        self.local.insert(id.clone(), Arc::new(record));
-        self.owners.insert(id.clone(), Owner { session: None, key: self.config.hub_key });
+        let owner = Owner { session: None, key: self.config.hub_key };
+        self.local.insert(id.clone(), Local { record: Arc::new(record), owner });
         self.refresh(id.as_str(), Cause { session: None, reason: FreeReason::Requested, tell: None });
     }
 
@@ -139,7 +139,6 @@ impl Hub {
         self.config.advertise = Some((host, port));
         if let Ok(id) = RecordId::new(format!("seaport-{}", self.config.id)) {
             self.local.remove(id.as_str());
-            self.owners.remove(id.as_str());
         }
         self.register_self();
     }
@@ -151,8 +150,8 @@ impl Hub {
             "hub {} view={:?} local={:?} owner={:?} sessions={:?}\n",
             self.config.id,
             self.registry.get(id).map(|r| (r.origin, r.incarnation)),
-            self.local.get(id).map(|r| r.incarnation),
-            self.owners.get(id),
+            self.local.get(id).map(|l| l.record.incarnation),
+            self.local.get(id).map(|l| l.owner),
             self.sessions.keys().collect::<Vec<_>>()
         );
         for (session, link) in &self.mesh.links {
@@ -381,7 +380,7 @@ impl Hub {
     /// The record the view should show for `id`: the local one or an active offer from a
     /// peer, highest incarnation first (then highest origin, so every hub agrees).
     pub(super) fn winner(&self, id: &str) -> Option<Arc<Record>> {
-        let mut best: Option<&Arc<Record>> = self.local.get(id);
+        let mut best: Option<&Arc<Record>> = self.local.get(id).map(|l| &l.record);
         for session in self.mesh.offered.get(id).into_iter().flatten() {
             let Some(record) = self.mesh.links.get(session).and_then(|l| l.records.get(id)) else { continue };
             if self.mesh.best.get(&record.origin).map(|(via, _)| via) != Some(session) {
