@@ -283,10 +283,12 @@ struct Local {
     owner: Owner,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Owner {
     session: Option<SessionId>,
-    key: Option<KeyId>,
+    /// Shared: the records a key registers point to one copy of it (an `Option<KeyId>`
+    /// inline took 40 bytes an entry of the map of local records, signed or not).
+    key: Option<Arc<KeyId>>,
 }
 
 type SubKey = (SessionId, SubscriptionId);
@@ -373,6 +375,8 @@ pub struct Hub {
     keyed: bool,
     /// The revision counter and the log of recent changes that subscriptions resume from.
     history: history::History,
+    /// The key of the last signed registration, shared by the owners it signed for.
+    last_key: Option<Arc<KeyId>>,
 }
 
 impl Hub {
@@ -395,6 +399,7 @@ impl Hub {
             events: VecDeque::new(),
             keyed,
             history,
+            last_key: None,
         };
         hub.register_self();
         hub
@@ -705,7 +710,7 @@ impl Hub {
         if self.is_open() {
             return Ok(());
         }
-        let owner_key = self.local.get(id).and_then(|l| l.owner.key);
+        let owner_key = self.local.get(id).and_then(|l| l.owner.key.as_deref().copied());
         match (signer, owner_key) {
             (Some(k), _) if Some(k) == self.config.hub_key => Ok(()),
             (Some(k), Some(owner)) if k == owner => Ok(()),
@@ -725,7 +730,11 @@ impl Hub {
         signer: Option<KeyId>,
         reg: Registration,
     ) -> Result<Arc<Record>, RegistryError> {
-        let role = Role::new(reg.role)?;
+        // Records of one role share one copy of its name.
+        let role = match self.registry.shared_role(&reg.role) {
+            Some(role) => role,
+            None => Role::new(reg.role)?,
+        };
         let version = reg.version.as_deref().map(parse_version).transpose()?;
         validate_meta(&reg.meta, &self.config.limits.meta)?;
         let host = match reg.host {
@@ -833,6 +842,15 @@ impl Hub {
         }
     }
 
+    /// `key` as an owner holds it: the copy of the last key stored if it is the same key
+    /// (a client signs all its registrations with one key).
+    fn shared_key(&mut self, key: KeyId) -> Arc<KeyId> {
+        match &self.last_key {
+            Some(last) if **last == key => Arc::clone(last),
+            _ => Arc::clone(self.last_key.insert(Arc::new(key))),
+        }
+    }
+
     fn store(&mut self, session: Option<SessionId>, signer: Option<KeyId>, record: Record) -> Arc<Record> {
         let id = record.id.clone();
         if self.registry.port_in_use(&record.host, record.port) {
@@ -846,7 +864,8 @@ impl Hub {
             }
         }
         let record = Arc::new(record);
-        let local = Local { record: Arc::clone(&record), owner: Owner { session, key: signer } };
+        let key = signer.map(|k| self.shared_key(k));
+        let local = Local { record: Arc::clone(&record), owner: Owner { session, key } };
         if let Some(previous) = self.local.insert(id.clone(), local) {
             if previous.owner.session != session {
                 if let Some(s) = previous.owner.session.and_then(|p| self.sessions.get_mut(&p)) {

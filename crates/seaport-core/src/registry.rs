@@ -1,16 +1,18 @@
 //! The registry: records, their indexes, and port assignment.
 
+use std::borrow::Borrow;
+use std::hash::{Hash, Hasher};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::RegistryError;
 use crate::pattern::Pattern;
 use crate::ports::HostPorts;
-use crate::record::{Record, RecordId, Role};
+use crate::record::{Record, Role};
 use crate::value::Meta;
 
 /// How many recently freed ports per host the registry remembers by default.
@@ -43,18 +45,45 @@ pub const DEFAULT_RECENTLY_FREED: usize = 4096;
 /// ```
 #[derive(Debug)]
 pub struct Registry {
-    records: FxHashMap<RecordId, Arc<Record>>,
-    by_role: FxHashMap<Role, FxHashMap<RecordId, Arc<Record>>>,
+    records: FxHashSet<ById>,
+    by_role: FxHashMap<Role, FxHashSet<ById>>,
     hosts: FxHashMap<String, HostPorts>,
     rng: SmallRng,
     remember_freed: usize,
+}
+
+/// A record in a set keyed by its id: an entry is the record's pointer alone, where a
+/// map from the id would hold the id again beside it (16 bytes more an entry, in each of
+/// the two indexes).
+#[derive(Debug, Clone)]
+struct ById(Arc<Record>);
+
+impl PartialEq for ById {
+    fn eq(&self, other: &ById) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for ById {}
+
+impl Hash for ById {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `str` hashes, so that a lookup by `&str` finds it (`Borrow<str>`).
+        self.0.id.as_str().hash(state);
+    }
+}
+
+impl Borrow<str> for ById {
+    fn borrow(&self) -> &str {
+        self.0.id.as_str()
+    }
 }
 
 impl Registry {
     /// An empty registry whose port picks come from a PRNG seeded with `seed`.
     pub fn new(seed: u64) -> Registry {
         Registry {
-            records: FxHashMap::default(),
+            records: FxHashSet::default(),
             by_role: FxHashMap::default(),
             hosts: FxHashMap::default(),
             rng: SmallRng::seed_from_u64(seed),
@@ -79,19 +108,25 @@ impl Registry {
 
     /// The record with this id.
     pub fn get(&self, id: &str) -> Option<&Arc<Record>> {
-        self.records.get(id)
+        self.records.get(id).map(|r| &r.0)
+    }
+
+    /// `role` as the registry holds it, if it holds records of that role: a record built
+    /// with it shares the registry's copy of the name instead of bringing its own.
+    pub fn shared_role(&self, role: &str) -> Option<Role> {
+        self.by_role.get_key_value(role).map(|(role, _)| role.clone())
     }
 
     /// Every record, in an order that depends only on the history of operations.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Record>> + '_ {
-        self.records.values()
+        self.records.iter().map(|r| &r.0)
     }
 
     /// The records matching `pattern`.
     pub fn query<'a>(&'a self, pattern: &'a Pattern) -> impl Iterator<Item = &'a Arc<Record>> + 'a {
         let role = pattern.role();
-        let of_role = role.map(|role| self.by_role.get(role.as_str()).into_iter().flat_map(|m| m.values()));
-        let all = role.is_none().then(|| self.records.values());
+        let of_role = role.map(|role| self.by_role.get(role.as_str()).into_iter().flatten().map(|r| &r.0));
+        let all = role.is_none().then(|| self.iter());
         of_role.into_iter().flatten().chain(all.into_iter().flatten()).filter(move |r| pattern.matches_beyond_role(r))
     }
 
@@ -100,10 +135,10 @@ impl Registry {
         match pattern.role() {
             Some(role) => {
                 if let Some(records) = self.by_role.get(role.as_str()) {
-                    records.values().filter(|r| pattern.matches_beyond_role(r)).for_each(&mut f);
+                    records.iter().map(|r| &r.0).filter(|r| pattern.matches_beyond_role(r)).for_each(&mut f);
                 }
             }
-            None => self.records.values().filter(|r| pattern.matches_beyond_role(r)).for_each(f),
+            None => self.iter().filter(|r| pattern.matches_beyond_role(r)).for_each(f),
         }
     }
 
@@ -163,17 +198,17 @@ impl Registry {
             Some(ports) => ports.acquire(record.port),
             None => self.hosts.entry(record.host.clone()).or_default().acquire(record.port),
         }
-        let old = self.records.insert(record.id.clone(), Arc::clone(&record));
+        let old = self.records.replace(ById(Arc::clone(&record))).map(|old| old.0);
         if let Some(old) = &old {
             self.unindex(old);
         }
-        self.by_role.entry(record.role.clone()).or_default().insert(record.id.clone(), Arc::clone(&record));
+        self.by_role.entry(record.role.clone()).or_default().insert(ById(Arc::clone(&record)));
         (record, old)
     }
 
     /// Removes the record with this id, returning it.
     pub fn remove(&mut self, id: &str) -> Option<Arc<Record>> {
-        let old = self.records.remove(id)?;
+        let old = self.records.take(id)?.0;
         self.unindex(&old);
         Some(old)
     }
@@ -183,15 +218,15 @@ impl Registry {
     /// # Errors
     /// [`RegistryError::UnknownId`] when there is no such record.
     pub fn replace_meta(&mut self, id: &str, meta: Meta) -> Result<(Arc<Record>, Arc<Record>), RegistryError> {
-        let Some(slot) = self.records.get_mut(id) else {
+        let Some(old) = self.records.get(id).map(|r| Arc::clone(&r.0)) else {
             return Err(RegistryError::UnknownId(id.to_string()));
         };
-        let mut record = Record::clone(slot);
+        let mut record = Record::clone(&old);
         record.meta = meta;
         let record = Arc::new(record);
-        let old = std::mem::replace(slot, Arc::clone(&record));
+        self.records.replace(ById(Arc::clone(&record)));
         if let Some(role) = self.by_role.get_mut(record.role.as_str()) {
-            role.insert(record.id.clone(), Arc::clone(&record));
+            role.replace(ById(Arc::clone(&record)));
         }
         Ok((record, old))
     }
@@ -221,12 +256,10 @@ impl Registry {
         if indexed != self.records.len() {
             return Err(format!("role index holds {indexed} records, registry {}", self.records.len()));
         }
-        for (id, record) in &self.records {
-            if *id != record.id {
-                return Err(format!("record {} stored under id {id}", record.id));
-            }
+        for record in self.iter() {
+            let id = &record.id;
             let in_role = self.by_role.get(record.role.as_str()).and_then(|m| m.get(id.as_str()));
-            if !in_role.is_some_and(|r| Arc::ptr_eq(r, record)) {
+            if !in_role.is_some_and(|r| Arc::ptr_eq(&r.0, record)) {
                 return Err(format!("record {id} missing from or stale in the role index"));
             }
             if !self.port_in_use(&record.host, record.port) {
@@ -235,7 +268,7 @@ impl Registry {
         }
         for (host, ports) in &self.hosts {
             for port in ports.used_ports() {
-                if !self.records.values().any(|r| r.host == *host && r.port == port) {
+                if !self.iter().any(|r| r.host == *host && r.port == port) {
                     return Err(format!("port {port} on {host} marked in use by no record"));
                 }
             }
@@ -253,7 +286,7 @@ impl Default for Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::HubId;
+    use crate::record::{HubId, RecordId};
     use crate::value::Value;
 
     fn rec(id: &str, role: &str, version: &str, host: &str, port: u16) -> Record {

@@ -124,7 +124,7 @@ impl Hub {
             origin: self.config.id,
             incarnation: 1,
         };
-        let owner = Owner { session: None, key: self.config.hub_key };
+        let owner = Owner { session: None, key: self.config.hub_key.map(Arc::new) };
         self.local.insert(id.clone(), Local { record: Arc::new(record), owner });
         self.refresh(id.as_str(), Cause { session: None, reason: FreeReason::Requested, tell: None });
     }
@@ -151,7 +151,7 @@ impl Hub {
             self.config.id,
             self.registry.get(id).map(|r| (r.origin, r.incarnation)),
             self.local.get(id).map(|l| l.record.incarnation),
-            self.local.get(id).map(|l| l.owner),
+            self.local.get(id).map(|l| &l.owner),
             self.sessions.keys().collect::<Vec<_>>()
         );
         for (session, link) in &self.mesh.links {

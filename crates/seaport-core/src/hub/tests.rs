@@ -470,3 +470,23 @@ fn requests_over_the_rate_are_refused_and_the_budget_refills() {
     hub.handle_message(later, A, None, free(3));
     assert!(matches!(replies(&mut hub, A)[..], [HubMessage::Rejected { code: ErrorCode::RateLimited, .. }]));
 }
+
+#[test]
+fn records_of_one_role_share_its_name_and_owners_of_one_key_share_the_key() {
+    let key = KeyId([4; 32]);
+    let mut hub = Hub::new(HubConfig { authorized: [key].into(), ..HubConfig::default() });
+    open(&mut hub, A, "10.0.0.1");
+    let a = register(&mut hub, A, Some(key), Registration::new("web")).unwrap();
+    let b = register(&mut hub, A, Some(key), Registration::new("web")).unwrap();
+    assert_ne!(a.id, b.id);
+    assert!(std::ptr::eq(a.role.as_str(), b.role.as_str()), "one copy of the role's name");
+    let keys: Vec<&Arc<KeyId>> =
+        [&a.id, &b.id].iter().filter_map(|id| hub.local[id.as_str()].owner.key.as_ref()).collect();
+    assert!(keys.len() == 2 && Arc::ptr_eq(keys[0], keys[1]), "one copy of the key");
+    // Whoever signed, only the owner's key may free them.
+    hub.handle_message(T0, A, Some(KeyId([5; 32])), C::Free { request: 8, id: a.id.as_str().into() });
+    assert!(hub.registry().get(a.id.as_str()).is_some());
+    hub.handle_message(T0, A, Some(key), C::Free { request: 9, id: a.id.as_str().into() });
+    assert!(hub.registry().get(a.id.as_str()).is_none());
+    hub.check_invariants().unwrap();
+}
