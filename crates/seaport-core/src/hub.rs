@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 
 use crate::error::RegistryError;
 use crate::message::{
@@ -275,12 +275,34 @@ struct Session {
     subscriptions: Vec<(SubscriptionId, Pattern)>,
 }
 
-/// A record registered through this hub, and its owner: one map for both (two maps of
-/// the same ids cost a hash table entry and a lookup more per registration).
+/// A record registered through this hub, and its owner: one set for both, keyed by the
+/// record's id (two maps of the same ids cost a hash table entry and a lookup more per
+/// registration, and a map would hold the id again beside the record).
 #[derive(Debug)]
 struct Local {
     record: Arc<Record>,
     owner: Owner,
+}
+
+impl PartialEq for Local {
+    fn eq(&self, other: &Local) -> bool {
+        self.record.id == other.record.id
+    }
+}
+
+impl Eq for Local {}
+
+impl std::hash::Hash for Local {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `str` hashes, so that a lookup by `&str` finds it (`Borrow<str>`).
+        self.record.id.as_str().hash(state);
+    }
+}
+
+impl std::borrow::Borrow<str> for Local {
+    fn borrow(&self) -> &str {
+        self.record.id.as_str()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -365,7 +387,7 @@ pub struct Hub {
     leases: BTreeSet<(Timestamp, SessionId)>,
     /// Records registered through this hub (origin = this hub), with who owns each. The
     /// registry is the view: these plus what peers announce, one winner per id.
-    local: FxHashMap<RecordId, Local>,
+    local: FxHashSet<Local>,
     mesh: mesh::Mesh,
     subs: fanout::Subscriptions,
     outgoing: VecDeque<Transmit>,
@@ -392,7 +414,7 @@ impl Hub {
             config,
             sessions: BTreeMap::new(),
             leases: BTreeSet::new(),
-            local: FxHashMap::default(),
+            local: FxHashSet::default(),
             mesh: mesh::Mesh::default(),
             subs: fanout::Subscriptions::default(),
             outgoing: VecDeque::new(),
@@ -747,7 +769,7 @@ impl Hub {
         let id = reg.id.map(RecordId::new).transpose()?;
         self.check_may_register(signer)?;
         if let Some(id) = &id {
-            if self.local.contains_key(id.as_str()) {
+            if self.local.contains(id.as_str()) {
                 self.check_may_modify(signer, id.as_str())?;
             }
         }
@@ -834,7 +856,7 @@ impl Hub {
     fn fresh_id(&mut self) -> RecordId {
         loop {
             let text = format!("{:016x}", self.rng.gen::<u64>());
-            if self.registry.get(&text).is_none() && !self.local.contains_key(text.as_str()) {
+            if self.registry.get(&text).is_none() && !self.local.contains(text.as_str()) {
                 if let Ok(id) = RecordId::new(text) {
                     return id;
                 }
@@ -866,7 +888,7 @@ impl Hub {
         let record = Arc::new(record);
         let key = signer.map(|k| self.shared_key(k));
         let local = Local { record: Arc::clone(&record), owner: Owner { session, key } };
-        if let Some(previous) = self.local.insert(id.clone(), local) {
+        if let Some(previous) = self.local.replace(local) {
             if previous.owner.session != session {
                 if let Some(s) = previous.owner.session.and_then(|p| self.sessions.get_mut(&p)) {
                     s.records.remove(&id);
@@ -893,7 +915,7 @@ impl Hub {
         validate_meta(&meta, &self.config.limits.meta)?;
         let mut record = Record::clone(self.local.get(id).map_or(&current, |l| &l.record));
         record.meta = meta;
-        if !self.local.contains_key(id) {
+        if !self.local.contains(id) {
             // Another hub's record: its origin applies the change and it comes back.
             self.check_may_register(signer)?;
             self.forward_to_origin(
@@ -909,8 +931,8 @@ impl Hub {
         }
         self.check_may_modify(signer, id)?;
         let record = Arc::new(record);
-        if let Some(local) = self.local.get_mut(id) {
-            local.record = Arc::clone(&record);
+        if let Some(local) = self.local.take(id) {
+            self.local.insert(Local { record: Arc::clone(&record), owner: local.owner });
         }
         self.refresh(id, Cause { session, reason: FreeReason::Requested, tell: None });
         Ok(record)
@@ -922,7 +944,7 @@ impl Hub {
         signer: Option<KeyId>,
         id: &str,
     ) -> Result<Arc<Record>, RegistryError> {
-        let freed = if self.local.contains_key(id) {
+        let freed = if self.local.contains(id) {
             self.check_may_modify(signer, id)?;
             Some(self.free_record(session, id, FreeReason::Requested)?)
         } else {
@@ -949,7 +971,7 @@ impl Hub {
         id: &str,
         reason: FreeReason,
     ) -> Result<Arc<Record>, RegistryError> {
-        let Local { record, owner } = self.local.remove(id).ok_or_else(|| RegistryError::UnknownId(id.to_string()))?;
+        let Local { record, owner } = self.local.take(id).ok_or_else(|| RegistryError::UnknownId(id.to_string()))?;
         if let Some(s) = owner.session.and_then(|s| self.sessions.get_mut(&s)) {
             s.records.remove(id);
         }
@@ -1033,6 +1055,8 @@ impl Hub {
         let at = self.resume_point();
         self.send(session, HubMessage::Synced { subscription, at, resumed: is_resumed });
         if let Some(s) = self.sessions.get_mut(&session) {
+            // Room for this one only: an empty `Vec` grows to four patterns at once.
+            s.subscriptions.reserve_exact(1);
             s.subscriptions.push((subscription, pattern));
         }
         Ok(())
@@ -1114,7 +1138,7 @@ impl Hub {
                 return Err(format!("session {id} has no lease at its deadline"));
             }
             for rid in &s.records {
-                if !self.local.contains_key(rid.as_str()) {
+                if !self.local.contains(rid.as_str()) {
                     return Err(format!("session {id} owns freed record {rid}"));
                 }
                 if self.local.get(rid.as_str()).map(|l| l.owner.session) != Some(Some(*id)) {
@@ -1122,7 +1146,7 @@ impl Hub {
                 }
             }
         }
-        for id in self.local.keys() {
+        for id in self.local.iter().map(|l| &l.record.id) {
             let Some(shown) = self.registry.get(id.as_str()) else {
                 return Err(format!("local record {id} missing from the view"));
             };

@@ -18,16 +18,22 @@ use crate::registry::Registry;
 /// size, so the byte budget also bounds a log of tiny records.
 const ENTRY_OVERHEAD: usize = 64;
 
-/// One change to the view.
+/// One change to the view: two pointers, 16 bytes. Its revision is its place in the log
+/// (entries hold consecutive revisions from `floor + 1`), and its estimated size, counted
+/// against the byte budget, is computed again from its records when it leaves.
 #[derive(Debug)]
 struct Entry {
-    revision: u64,
     /// The id's record in the view before the change (`None`: it was not in the view).
     before: Option<Arc<Record>>,
     /// After it (`None`: freed).
     after: Option<Arc<Record>>,
-    /// Estimated bytes, counted against the budget.
-    bytes: usize,
+}
+
+impl Entry {
+    fn bytes(&self) -> usize {
+        let size = |r: &Option<Arc<Record>>| r.as_ref().map_or(0, |r| r.encoded_size_estimate());
+        ENTRY_OVERHEAD + size(&self.before) + size(&self.after)
+    }
 }
 
 /// The revision counter and the log.
@@ -36,7 +42,8 @@ pub(super) struct History {
     entries: VecDeque<Entry>,
     /// The revision of the last change (0 before the first).
     head: u64,
-    /// Every change after this revision is in `entries`.
+    /// Every change after this revision is in `entries`, the first of them being
+    /// `floor + 1`.
     floor: u64,
     bytes: usize,
     max_entries: usize,
@@ -62,14 +69,13 @@ impl History {
     /// revision. Drops the oldest entries beyond the bounds.
     pub(super) fn record(&mut self, before: Option<&Arc<Record>>, after: Option<&Arc<Record>>) -> u64 {
         self.head = self.head.saturating_add(1);
-        let size = |r: Option<&Arc<Record>>| r.map_or(0, |r| r.encoded_size_estimate());
-        let bytes = ENTRY_OVERHEAD + size(before) + size(after);
-        self.entries.push_back(Entry { revision: self.head, before: before.cloned(), after: after.cloned(), bytes });
-        self.bytes += bytes;
+        let entry = Entry { before: before.cloned(), after: after.cloned() };
+        self.bytes += entry.bytes();
+        self.entries.push_back(entry);
         while self.entries.len() > self.max_entries || self.bytes > self.max_bytes {
             let Some(old) = self.entries.pop_front() else { break };
-            self.bytes -= old.bytes;
-            self.floor = old.revision;
+            self.bytes -= old.bytes();
+            self.floor += 1;
         }
         self.head
     }
@@ -86,7 +92,7 @@ impl History {
         self.changes_since(revision)?;
         // Entries hold consecutive revisions, so the first one after `revision` is found
         // by subtraction, not by a search.
-        let first = self.entries.front().map_or(0, |e| e.revision);
+        let first = self.floor.saturating_add(1);
         let skip = usize::try_from(revision.saturating_add(1).saturating_sub(first)).ok()?.min(self.entries.len());
         // For each id whose changes touched the pattern (a record before or after matched):
         // its matching record at `revision`, if any (the `before` of its first such entry:

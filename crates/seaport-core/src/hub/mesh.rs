@@ -125,7 +125,7 @@ impl Hub {
             incarnation: 1,
         };
         let owner = Owner { session: None, key: self.config.hub_key.map(Arc::new) };
-        self.local.insert(id.clone(), Local { record: Arc::new(record), owner });
+        self.local.replace(Local { record: Arc::new(record), owner });
         self.refresh(id.as_str(), Cause { session: None, reason: FreeReason::Requested, tell: None });
     }
 

@@ -481,7 +481,7 @@ fn records_of_one_role_share_its_name_and_owners_of_one_key_share_the_key() {
     assert_ne!(a.id, b.id);
     assert!(std::ptr::eq(a.role.as_str(), b.role.as_str()), "one copy of the role's name");
     let keys: Vec<&Arc<KeyId>> =
-        [&a.id, &b.id].iter().filter_map(|id| hub.local[id.as_str()].owner.key.as_ref()).collect();
+        [&a.id, &b.id].iter().filter_map(|id| hub.local.get(id.as_str()).and_then(|l| l.owner.key.as_ref())).collect();
     assert!(keys.len() == 2 && Arc::ptr_eq(keys[0], keys[1]), "one copy of the key");
     // Whoever signed, only the owner's key may free them.
     hub.handle_message(T0, A, Some(KeyId([5; 32])), C::Free { request: 8, id: a.id.as_str().into() });
