@@ -35,7 +35,7 @@ fn record(id: &str, version: &str, host: &str, port: u16) -> anyhow::Result<Reco
         id: RecordId::new(id)?,
         role: Role::new("web")?,
         version: Some(version.parse()?),
-        host: host.to_string(),
+        host: host.into(),
         port,
         meta: Meta::new(),
         origin: HubId(0),

@@ -1096,7 +1096,7 @@ impl Driver {
             id: record.id.clone(),
             role: record.role.clone(),
             version,
-            host,
+            host: host.into(),
             port: record.port,
             meta: reg.meta.clone(),
             origin: self.config.id,

@@ -27,7 +27,7 @@ fn record(i: usize, roles: usize) -> Option<Record> {
         id: RecordId::new(format!("{i:016x}")).ok()?,
         role: Role::new(format!("role-{}", i % roles)).ok()?,
         version: Some(Version::new(1 + (k / 10 % 2) as u64, (k % 10) as u64, (k % 7) as u64)),
-        host: format!("10.0.0.{}", i % HOSTS + 1),
+        host: format!("10.0.0.{}", i % HOSTS + 1).into(),
         port: 10_000 + (i / HOSTS) as u16,
         meta,
         origin: HubId(1),

@@ -17,7 +17,8 @@ use crate::message::{
 use crate::pattern::Pattern;
 use crate::ports::DEFAULT_PORT_RANGE;
 use crate::record::{
-    parse_version, validate_host, validate_meta, HubId, MetaLimits, PortRequest, Record, RecordId, Registration, Role,
+    parse_version, validate_host, validate_meta, Host, HubId, MetaLimits, PortRequest, Record, RecordId, Registration,
+    Role,
 };
 use crate::registry::{Registry, DEFAULT_RECENTLY_FREED};
 use crate::time::Timestamp;
@@ -262,7 +263,8 @@ pub struct Transmit {
 #[derive(Debug)]
 struct Session {
     kind: SessionKind,
-    host: String,
+    /// Shared with the records that take it as their host.
+    host: Host,
     /// Request budget in thousandths of a request, refilled at the rate (token bucket).
     budget: u64,
     budget_at: Timestamp,
@@ -480,7 +482,7 @@ impl Hub {
             session,
             Session {
                 kind,
-                host: host.clone(),
+                host: Host::from(host.as_str()),
                 budget: u64::from(self.config.limits.max_request_burst) * 1000,
                 budget_at: now,
                 deadline,
@@ -759,11 +761,15 @@ impl Hub {
         };
         let version = reg.version.as_deref().map(parse_version).transpose()?;
         validate_meta(&reg.meta, &self.config.limits.meta)?;
+        // Records on one host share one copy of its name.
         let host = match reg.host {
-            Some(h) => {
-                validate_host(&h)?;
-                h
-            }
+            Some(h) => match self.registry.shared_host(&h) {
+                Some(host) => host,
+                None => {
+                    validate_host(&h)?;
+                    Host::from(h)
+                }
+            },
             None => self.sessions.get(&session).map(|s| s.host.clone()).unwrap_or_default(),
         };
         let id = reg.id.map(RecordId::new).transpose()?;
@@ -878,7 +884,7 @@ impl Hub {
         if self.registry.port_in_use(&record.host, record.port) {
             let other = self
                 .registry
-                .query(&Pattern::any().with_host(record.host.clone()))
+                .query(&Pattern::any().with_host(record.host.to_string()))
                 .find(|r| r.port == record.port && r.id != record.id)
                 .cloned();
             if let Some(other) = other {

@@ -180,7 +180,7 @@ impl Pattern {
             }
         }
         if let Some(host) = &self.host {
-            if *host != record.host {
+            if record.host != **host {
                 return false;
             }
         }

@@ -140,6 +140,115 @@ name_type!(
     b"-_./:"
 );
 
+/// Where a record's service listens: a host name or an address, as text.
+///
+/// The records on one host share one copy of its name (the hub hands a new record the
+/// copy its registry already holds), so cloning one is a reference count. It compares
+/// with, and dereferences to, `str`; it is serialized as a plain string.
+///
+/// ```
+/// use seaport_core::record::Host;
+/// let host = Host::from("10.0.0.5");
+/// assert_eq!(host, "10.0.0.5");
+/// assert!(host.starts_with("10."));
+/// assert_eq!(host.to_string(), "10.0.0.5");
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Host(Arc<str>);
+
+impl Host {
+    /// The host as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Host {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Host {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Host {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Host {
+    fn from(host: &str) -> Host {
+        Host(Arc::from(host))
+    }
+}
+
+impl From<String> for Host {
+    fn from(host: String) -> Host {
+        Host(Arc::from(host))
+    }
+}
+
+impl From<Host> for String {
+    fn from(host: Host) -> String {
+        host.0.to_string()
+    }
+}
+
+impl PartialEq<str> for Host {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for Host {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for Host {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<Host> for str {
+    fn eq(&self, other: &Host) -> bool {
+        *self == *other.0
+    }
+}
+
+impl PartialEq<Host> for &str {
+    fn eq(&self, other: &Host) -> bool {
+        **self == *other.0
+    }
+}
+
+impl PartialEq<Host> for String {
+    fn eq(&self, other: &Host) -> bool {
+        **self == *other.0
+    }
+}
+
 /// Checks a host name or address: 1 to 255 bytes, no whitespace or control characters.
 ///
 /// # Errors
@@ -191,7 +300,7 @@ impl fmt::Display for HubId {
 ///     id: RecordId::new("a1b2").unwrap(),
 ///     role: Role::new("web").unwrap(),
 ///     version: Some("1.2.3".parse().unwrap()),
-///     host: "10.0.0.5".to_string(),
+///     host: "10.0.0.5".into(),
 ///     port: 10_080,
 ///     meta: Meta::new(),
 ///     origin: HubId(1),
@@ -209,7 +318,7 @@ pub struct Record {
     #[serde(serialize_with = "serialize_version")]
     pub version: Option<semver::Version>,
     /// Where the service listens: a host name or address.
-    pub host: String,
+    pub host: Host,
     /// The port it listens on.
     pub port: u16,
     /// Free-form metadata.

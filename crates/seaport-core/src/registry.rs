@@ -12,7 +12,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::error::RegistryError;
 use crate::pattern::Pattern;
 use crate::ports::HostPorts;
-use crate::record::{Record, Role};
+use crate::record::{Host, Record, Role};
 use crate::value::Meta;
 
 /// How many recently freed ports per host the registry remembers by default.
@@ -47,7 +47,7 @@ pub const DEFAULT_RECENTLY_FREED: usize = 4096;
 pub struct Registry {
     records: FxHashSet<ById>,
     by_role: FxHashMap<Role, FxHashSet<ById>>,
-    hosts: FxHashMap<String, HostPorts>,
+    hosts: FxHashMap<Host, HostPorts>,
     rng: SmallRng,
     remember_freed: usize,
 }
@@ -115,6 +115,12 @@ impl Registry {
     /// with it shares the registry's copy of the name instead of bringing its own.
     pub fn shared_role(&self, role: &str) -> Option<Role> {
         self.by_role.get_key_value(role).map(|(role, _)| role.clone())
+    }
+
+    /// `host` as the registry holds it, if it holds records on that host: a record built
+    /// with it shares the registry's copy of the name instead of bringing its own.
+    pub fn shared_host(&self, host: &str) -> Option<Host> {
+        self.hosts.get_key_value(host).map(|(host, _)| host.clone())
     }
 
     /// Every record, in an order that depends only on the history of operations.
@@ -192,9 +198,8 @@ impl Registry {
         let record = record.into();
         // The new port is taken before the old one is released: replacing a record on the
         // same port must not pass that port through the recently-freed memory.
-        // The host is cloned only when it is new: a register is mostly a known host. (Ids
-        // and roles clone by reference count.)
-        match self.hosts.get_mut(record.host.as_str()) {
+        // Ids, roles and hosts clone by reference count.
+        match self.hosts.get_mut(&*record.host) {
             Some(ports) => ports.acquire(record.port),
             None => self.hosts.entry(record.host.clone()).or_default().acquire(record.port),
         }
@@ -238,10 +243,10 @@ impl Registry {
                 self.by_role.remove(old.role.as_str());
             }
         }
-        if let Some(ports) = self.hosts.get_mut(old.host.as_str()) {
+        if let Some(ports) = self.hosts.get_mut(&*old.host) {
             ports.release(old.port, self.remember_freed);
             if ports.is_empty() {
-                self.hosts.remove(old.host.as_str());
+                self.hosts.remove(&*old.host);
             }
         }
     }

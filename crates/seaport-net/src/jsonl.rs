@@ -209,7 +209,7 @@ pub(crate) fn node_meta(record: &Record) -> Map<String, Json> {
     if let Some(v) = &record.version {
         out.insert("version".into(), Json::String(v.to_string()));
     }
-    out.insert("host".into(), Json::String(record.host.clone()));
+    out.insert("host".into(), Json::String(record.host.to_string()));
     out.insert("port".into(), Json::from(record.port));
     out.insert("id".into(), Json::String(record.id.to_string()));
     out
@@ -550,7 +550,7 @@ mod tests {
             id: RecordId::new(reg.id.unwrap()).unwrap(),
             role: Role::new(reg.role).unwrap(),
             version: reg.version.map(|v| v.parse().unwrap()),
-            host: reg.host.unwrap_or_else(|| "10.0.0.1".into()),
+            host: reg.host.unwrap_or_else(|| "10.0.0.1".into()).into(),
             port: match reg.port {
                 PortRequest::Exact(p) => p,
                 other => panic!("{other:?}"),

@@ -118,7 +118,7 @@ impl Hub {
             id: id.clone(),
             role,
             version,
-            host,
+            host: host.into(),
             port,
             meta: Meta::new(),
             origin: self.config.id,

@@ -480,6 +480,11 @@ fn records_of_one_role_share_its_name_and_owners_of_one_key_share_the_key() {
     let b = register(&mut hub, A, Some(key), Registration::new("web")).unwrap();
     assert_ne!(a.id, b.id);
     assert!(std::ptr::eq(a.role.as_str(), b.role.as_str()), "one copy of the role's name");
+    assert!(std::ptr::eq(a.host.as_str(), b.host.as_str()), "one copy of the session's host");
+    let on = |host: &str| Registration { host: Some(host.into()), ..Registration::new("db") };
+    let c = register(&mut hub, A, Some(key), on("10.9.9.9")).unwrap();
+    let d = register(&mut hub, A, Some(key), on("10.9.9.9")).unwrap();
+    assert!(c.host == "10.9.9.9" && std::ptr::eq(c.host.as_str(), d.host.as_str()), "one copy of a given host");
     let keys: Vec<&Arc<KeyId>> =
         [&a.id, &b.id].iter().filter_map(|id| hub.local.get(id.as_str()).and_then(|l| l.owner.key.as_ref())).collect();
     assert!(keys.len() == 2 && Arc::ptr_eq(keys[0], keys[1]), "one copy of the key");

@@ -480,7 +480,7 @@ impl Model {
     fn put(&mut self, entry: Entry) -> Option<Entry> {
         let (host, port) = (entry.record.host.clone(), entry.record.port);
         let old = self.records.insert(entry.record.id.to_string(), entry);
-        if let Some(recent) = self.recent.get_mut(&host) {
+        if let Some(recent) = self.recent.get_mut(host.as_str()) {
             recent.remove(&port);
         }
         if let Some(old) = &old {
@@ -898,7 +898,7 @@ impl Harness {
                                 id: record.id.clone(),
                                 role: Role::new(ROLES[role].0).unwrap(),
                                 version: VERSIONS[version].0.map(|v| parse_version(v).unwrap()),
-                                host: plan.host,
+                                host: plan.host.into(),
                                 port,
                                 meta,
                                 origin: HUB_ID,
