@@ -18,6 +18,8 @@
 //! belong to the caller (e.g. `async_std::future::timeout` around the whole
 //! exchange).
 
+use std::future::poll_fn;
+
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::FrameError;
@@ -26,7 +28,8 @@ use crate::frame::{
     PREAMBLE_LEN, PROTOCOL_VERSION,
 };
 
-/// How many bytes [`FrameReader`] asks the reader for at least, per read.
+/// How many bytes [`FrameReader`] asks the reader for at least, per read (more while a
+/// larger frame is under way, up to 64 KiB a read).
 pub const READ_CHUNK: usize = 8 * 1024;
 
 /// Buffers bigger than this are released once empty, so a single big frame
@@ -78,18 +81,18 @@ where
 
 /// Reads frames from a byte stream.
 ///
-/// Reads at least [`READ_CHUNK`] bytes at a time into an internal buffer and
-/// parses as many frames out of each read as it holds. The buffer never
-/// grows beyond `max(READ_CHUNK, 4 + max_frame)` bytes: a frame's length is
-/// checked against the limit before room is made for it.
+/// Reads up to [`READ_CHUNK`] bytes at a time (more when a larger frame is under way)
+/// through a buffer of the thread's, and keeps only the bytes not yet returned as
+/// frames, in a buffer of their own that is released once they are all handed out: a
+/// reader waiting for its peer holds no buffer. What it keeps never grows beyond
+/// `max(READ_CHUNK, 4 + max_frame)` bytes: a frame's length is checked against the limit
+/// before room is made for it.
 #[derive(Debug)]
 pub struct FrameReader<R> {
     reader: R,
+    /// Bytes read and not yet returned, from `start`.
     buf: Vec<u8>,
-    /// Start of the unparsed bytes in `buf`.
     start: usize,
-    /// End of the bytes read into `buf`.
-    end: usize,
     max_frame: u32,
 }
 
@@ -101,7 +104,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// A reader refusing frame bodies over `max_frame` bytes.
     pub fn with_max_frame(reader: R, max_frame: u32) -> Self {
-        FrameReader { reader, buf: Vec::new(), start: 0, end: 0, max_frame }
+        FrameReader { reader, buf: Vec::new(), start: 0, max_frame }
     }
 
     /// Reads the next frame.
@@ -114,17 +117,23 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             if let Some(frame) = self.buffered_frame()? {
                 return Ok(Some(frame));
             }
-            let data = &self.buf[self.start..self.end];
-            let needed = match frame_len(data, self.max_frame)? {
+            let buffered = self.buf.len() - self.start;
+            let needed = match frame_len(&self.buf[self.start..], self.max_frame)? {
                 Some(body) => LEN_PREFIX + body,
                 None => LEN_PREFIX,
             };
-            self.make_room(needed);
-            let read = self.reader.read(&mut self.buf[self.end..]).await?;
-            if read == 0 {
-                return if self.start == self.end { Ok(None) } else { Err(FrameError::Truncated) };
+            // The frame is incomplete (`buffered < needed`): read at most what brings the
+            // buffer to the frame's size or a chunk, whichever is more.
+            let room = needed.max(READ_CHUNK) - buffered;
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
             }
-            self.end += read;
+            let (reader, buf) = (&mut self.reader, &mut self.buf);
+            let read = poll_fn(|cx| crate::scratch::poll_read_append(reader, cx, room, buf)).await?;
+            if read == 0 {
+                return if self.buf.is_empty() { Ok(None) } else { Err(FrameError::Truncated) };
+            }
         }
     }
 
@@ -132,7 +141,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// caller takes after [`read_frame`](Self::read_frame) to handle every frame that
     /// arrived together in one go. Errors as `read_frame` would on the same bytes.
     pub fn buffered_frame(&mut self) -> Result<Option<OwnedFrame>, FrameError> {
-        match parse_frame(&self.buf[self.start..self.end], self.max_frame)? {
+        match parse_frame(&self.buf[self.start..], self.max_frame)? {
             Some((frame, used)) => {
                 let frame = frame.to_owned_frame();
                 self.consume(used);
@@ -142,31 +151,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
-    /// Marks `used` bytes as parsed, releasing a big buffer once empty.
+    /// Marks `used` bytes as parsed, releasing the buffer once nothing is left in it.
     fn consume(&mut self, used: usize) {
         self.start += used;
-        if self.start == self.end {
+        if self.start == self.buf.len() {
+            self.buf = Vec::new();
             self.start = 0;
-            self.end = 0;
-            if self.buf.len() > SHRINK_ABOVE {
-                self.buf.truncate(READ_CHUNK);
-                self.buf.shrink_to_fit();
-            }
-        }
-    }
-
-    /// Makes room for a frame of `needed` bytes (length prefix included)
-    /// starting at `self.start`, and for at least one more byte after
-    /// `self.end` (the frame is incomplete, so `end - start < needed`).
-    fn make_room(&mut self, needed: usize) {
-        let wanted = needed.max(READ_CHUNK);
-        if self.buf.len() - self.start < wanted && self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        if self.buf.len() < wanted {
-            self.buf.resize(wanted, 0);
         }
     }
 
@@ -177,7 +167,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// Bytes read from the stream but not yet returned as frames.
     pub fn buffered(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        &self.buf[self.start..]
     }
 
     /// The underlying reader.
@@ -440,8 +430,8 @@ mod tests {
         }
         let last = reader.read_frame().await.unwrap().unwrap();
         assert_eq!(last.decode::<Msg>().unwrap(), Msg::Blob(vec![1]));
-        // The big buffer was released once empty.
-        assert!(reader.buf.capacity() <= SHRINK_ABOVE);
+        // Every byte read was handed out: the reader keeps no buffer.
+        assert_eq!(reader.buf.capacity(), 0);
         assert!(reader.read_frame().await.unwrap().is_none());
     }
 

@@ -30,13 +30,10 @@
 //! The hub sends `["heartbeat"]` at its heartbeat interval whatever else it sends, because a
 //! node client counts only heartbeat lines when it decides the hub is gone.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::net::{IpAddr, Shutdown, SocketAddr};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_std::net::TcpStream;
@@ -334,11 +331,6 @@ struct LineReader<R> {
     max: usize,
 }
 
-thread_local! {
-    /// The bytes of the read being made on this thread.
-    static READ_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
 impl<R: AsyncRead + Unpin> LineReader<R> {
     fn new(reader: R, already_read: &[u8], max: usize) -> Self {
         LineReader { reader, buf: already_read.to_vec(), start: 0, scanned: 0, max }
@@ -370,30 +362,12 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 self.buf.drain(..self.start);
                 self.start = 0;
             }
-            if poll_fn(|cx| self.poll_read(cx)).await? == 0 {
+            let (reader, buf) = (&mut self.reader, &mut self.buf);
+            if poll_fn(|cx| crate::scratch::poll_read_append(reader, cx, READ_CHUNK, buf)).await? == 0 {
                 // Node ends every line with a newline: a partial last line is dropped.
                 return Ok(None);
             }
         }
-    }
-
-    /// Reads once into the thread's buffer and appends what came to `buf`.
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        READ_SCRATCH.with(|scratch| {
-            // Only a reader on this thread uses it, and none is polled inside another.
-            let mut own = Vec::new();
-            let mut borrowed = scratch.try_borrow_mut();
-            let scratch = match &mut borrowed {
-                Ok(scratch) => &mut **scratch,
-                Err(_) => &mut own,
-            };
-            scratch.resize(READ_CHUNK, 0);
-            let read = Pin::new(&mut self.reader).poll_read(cx, scratch);
-            if let Poll::Ready(Ok(n)) = read {
-                self.buf.extend_from_slice(&scratch[..n]);
-            }
-            read
-        })
     }
 }
 

@@ -36,6 +36,7 @@ pub mod connection;
 mod error;
 pub mod frame;
 mod jsonl;
+mod scratch;
 mod server;
 
 pub use auth::{KeyFile, KeyPair, PublicKey, Signer, Verifier};

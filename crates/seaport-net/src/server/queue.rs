@@ -16,7 +16,6 @@
 //! message on both sides; with node clients, which are sent every change, that was
 //! 15% of the hub's CPU and most of its memory at the peak of a burst.)
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
@@ -372,11 +371,6 @@ pub(crate) struct Writer {
     offset: usize,
 }
 
-thread_local! {
-    /// The bytes of the write being made on this thread.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
 impl Writer {
     pub(crate) fn new(inbox: Inbox) -> Writer {
         Writer { inbox, frames: VecDeque::new(), offset: 0 }
@@ -411,14 +405,7 @@ impl Writer {
     }
 
     fn poll_write<W: AsyncWrite + Unpin>(&mut self, cx: &mut Context<'_>, stream: &mut W) -> Poll<io::Result<()>> {
-        SCRATCH.with(|scratch| {
-            // Only a writer on this thread uses it, and none is polled inside another.
-            let mut own = Vec::new();
-            let mut borrowed = scratch.try_borrow_mut();
-            let buf = match &mut borrowed {
-                Ok(buf) => &mut **buf,
-                Err(_) => &mut own,
-            };
+        crate::scratch::with_write_buffer(|buf| {
             while let Some(first) = self.frames.front() {
                 let rest = &first[self.offset.min(first.len())..];
                 let bytes = if rest.len() >= BATCH || self.frames.len() == 1 {

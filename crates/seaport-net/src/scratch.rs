@@ -1,0 +1,55 @@
+//! Buffers of the thread's for the bytes of one read or one write.
+//!
+//! A connection that waits for its peer holds no buffer: a read goes into the thread's
+//! buffer and only the bytes not yet parsed are kept, in a buffer of their exact size
+//! that is freed once they are all handed out; a write is copied into the thread's
+//! buffer just before the write call. With thousands of connections, a buffer each (8
+//! KiB to read, up to 64 KiB to write, kept between messages) was most of a hub's memory.
+
+use std::cell::RefCell;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::thread::LocalKey;
+
+use futures::AsyncRead;
+
+/// The most one read asks for.
+pub(crate) const READ_LEN: usize = 64 * 1024;
+
+thread_local! {
+    static READ: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static WRITE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Calls `f` with a buffer of the thread's (a fresh one if the thread's is in use, which
+/// cannot happen unless `f` calls back in here).
+fn with<T>(key: &'static LocalKey<RefCell<Vec<u8>>>, f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    key.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => f(&mut buf),
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
+/// Reads once, at most `max` bytes (and at most [`READ_LEN`]), and appends what came to
+/// `out`.
+pub(crate) fn poll_read_append<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    cx: &mut Context<'_>,
+    max: usize,
+    out: &mut Vec<u8>,
+) -> Poll<io::Result<usize>> {
+    with(&READ, |buf| {
+        buf.resize(max.clamp(1, READ_LEN), 0);
+        let read = Pin::new(reader).poll_read(cx, buf);
+        if let Poll::Ready(Ok(n)) = read {
+            out.extend_from_slice(&buf[..n]);
+        }
+        read
+    })
+}
+
+/// Calls `write` with the thread's write buffer, as the last write left it.
+pub(crate) fn with_write_buffer<T>(write: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    with(&WRITE, write)
+}
