@@ -51,9 +51,6 @@ const FIELDS: [&str; 5] = ["role", "version", "host", "port", "id"];
 /// Room for everything on a `register` line besides the metadata itself.
 const LINE_OVERHEAD: usize = 64 * 1024;
 
-/// How many bytes one read asks for (into a buffer of the thread's).
-const READ_CHUNK: usize = 64 * 1024;
-
 const HEARTBEAT_LINE: &[u8] = b"[\"heartbeat\"]\n";
 
 /// One line from a node client.
@@ -363,7 +360,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 self.start = 0;
             }
             let (reader, buf) = (&mut self.reader, &mut self.buf);
-            if poll_fn(|cx| crate::scratch::poll_read_append(reader, cx, READ_CHUNK, buf)).await? == 0 {
+            if poll_fn(|cx| crate::scratch::poll_read_append(reader, cx, crate::scratch::READ_LEN, buf)).await? == 0 {
                 // Node ends every line with a newline: a partial last line is dropped.
                 return Ok(None);
             }

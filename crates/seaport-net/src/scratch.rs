@@ -40,7 +40,11 @@ pub(crate) fn poll_read_append<R: AsyncRead + Unpin>(
     out: &mut Vec<u8>,
 ) -> Poll<io::Result<usize>> {
     with(&READ, |buf| {
-        buf.resize(max.clamp(1, READ_LEN), 0);
+        // Sized once: readers asking for different amounts do not zero it again each time.
+        if buf.len() < READ_LEN {
+            buf.resize(READ_LEN, 0);
+        }
+        let buf = &mut buf[..max.clamp(1, READ_LEN)];
         let read = Pin::new(reader).poll_read(cx, buf);
         if let Poll::Ready(Ok(n)) = read {
             out.extend_from_slice(&buf[..n]);
