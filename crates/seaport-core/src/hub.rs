@@ -17,8 +17,8 @@ use crate::message::{
 use crate::pattern::Pattern;
 use crate::ports::DEFAULT_PORT_RANGE;
 use crate::record::{
-    parse_version, validate_host, validate_meta, Host, HubId, MetaLimits, PortRequest, Record, RecordId, Registration,
-    Role,
+    keyed_by_record_id, parse_version, validate_host, validate_meta, Host, HubId, MetaLimits, PortRequest, Record,
+    RecordId, Registration, Role,
 };
 use crate::registry::{Registry, DEFAULT_RECENTLY_FREED};
 use crate::time::Timestamp;
@@ -286,26 +286,7 @@ struct Local {
     owner: Owner,
 }
 
-impl PartialEq for Local {
-    fn eq(&self, other: &Local) -> bool {
-        self.record.id == other.record.id
-    }
-}
-
-impl Eq for Local {}
-
-impl std::hash::Hash for Local {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As `str` hashes, so that a lookup by `&str` finds it (`Borrow<str>`).
-        self.record.id.as_str().hash(state);
-    }
-}
-
-impl std::borrow::Borrow<str> for Local {
-    fn borrow(&self) -> &str {
-        self.record.id.as_str()
-    }
-}
+keyed_by_record_id!(Local, record);
 
 #[derive(Clone, Debug)]
 struct Owner {

@@ -140,6 +140,36 @@ name_type!(
     b"-_./:"
 );
 
+/// Makes a type holding a record (`Arc<Record>` in its field `$field`) an entry of a
+/// hash set keyed by the record's id: equal by id, hashed as the id's `str`, and found
+/// by `&str` (`Borrow<str>`). An entry is then the record's pointer, where a map from the
+/// id would hold the id again beside it.
+macro_rules! keyed_by_record_id {
+    ($ty:ty, $field:tt) => {
+        impl PartialEq for $ty {
+            fn eq(&self, other: &$ty) -> bool {
+                self.$field.id == other.$field.id
+            }
+        }
+
+        impl Eq for $ty {}
+
+        impl std::hash::Hash for $ty {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                // As `str` hashes, so that a lookup by `&str` finds it.
+                self.$field.id.as_str().hash(state);
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $ty {
+            fn borrow(&self) -> &str {
+                self.$field.id.as_str()
+            }
+        }
+    };
+}
+pub(crate) use keyed_by_record_id;
+
 /// Where a record's service listens: a host name or an address, as text.
 ///
 /// The records on one host share one copy of its name (the hub hands a new record the

@@ -1,7 +1,5 @@
 //! The registry: records, their indexes, and port assignment.
 
-use std::borrow::Borrow;
-use std::hash::{Hash, Hasher};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
@@ -12,7 +10,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::error::RegistryError;
 use crate::pattern::Pattern;
 use crate::ports::HostPorts;
-use crate::record::{Host, Record, Role};
+use crate::record::{keyed_by_record_id, Host, Record, Role};
 use crate::value::Meta;
 
 /// How many recently freed ports per host the registry remembers by default.
@@ -52,32 +50,12 @@ pub struct Registry {
     remember_freed: usize,
 }
 
-/// A record in a set keyed by its id: an entry is the record's pointer alone, where a
-/// map from the id would hold the id again beside it (16 bytes more an entry, in each of
-/// the two indexes).
+/// A record in a set keyed by its id (16 bytes less an entry, in each of the two
+/// indexes, than a map from the id).
 #[derive(Debug, Clone)]
 struct ById(Arc<Record>);
 
-impl PartialEq for ById {
-    fn eq(&self, other: &ById) -> bool {
-        self.0.id == other.0.id
-    }
-}
-
-impl Eq for ById {}
-
-impl Hash for ById {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // As `str` hashes, so that a lookup by `&str` finds it (`Borrow<str>`).
-        self.0.id.as_str().hash(state);
-    }
-}
-
-impl Borrow<str> for ById {
-    fn borrow(&self) -> &str {
-        self.0.id.as_str()
-    }
-}
+keyed_by_record_id!(ById, 0);
 
 impl Registry {
     /// An empty registry whose port picks come from a PRNG seeded with `seed`.
