@@ -979,18 +979,14 @@ impl Hub {
             (Some(old), Some(new)) if Arc::ptr_eq(old, new) || old == new => None,
             (Some(old), None) => {
                 self.registry.remove(id);
-                self.mesh.unindex_view(old);
                 Some((Change::Free(Arc::clone(old)), None))
             }
             (None, Some(new)) => {
                 self.registry.insert(Arc::clone(new));
-                self.mesh.index_view(new);
                 Some((Change::Register(Arc::clone(new)), None))
             }
             (Some(old), Some(new)) => {
                 self.registry.insert(Arc::clone(new));
-                self.mesh.unindex_view(old);
-                self.mesh.index_view(new);
                 let same = history::same_instance(old, new);
                 let change = if same { Change::Update(Arc::clone(new)) } else { Change::Register(Arc::clone(new)) };
                 Some((change, Some(Arc::clone(old))))
@@ -1142,7 +1138,7 @@ impl Hub {
                 return Err(format!("view of {id} is not the winner"));
             }
         }
-        self.mesh.check(&self.registry)?;
+        self.mesh.check()?;
         let subs: usize = self.sessions.values().map(|s| s.subscriptions.len()).sum();
         let indexed = self.subs.len();
         if subs != indexed {
