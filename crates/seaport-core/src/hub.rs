@@ -275,6 +275,9 @@ struct Session {
     /// A list, not a tree: a session has one subscription or a few, and a tree's first
     /// node has room for eleven patterns (1.25 KB a node client's session).
     subscriptions: Vec<(SubscriptionId, Pattern)>,
+    /// The owner the session's last registration was stored with, shared with the records
+    /// registered the same way.
+    owner: Option<Arc<Owner>>,
 }
 
 /// A record registered through this hub, and its owner: one set for both, keyed by the
@@ -283,17 +286,18 @@ struct Session {
 #[derive(Debug)]
 struct Local {
     record: Arc<Record>,
-    owner: Owner,
+    owner: Arc<Owner>,
 }
 
 keyed_by_record_id!(Local, record);
 
-#[derive(Clone, Debug)]
+/// Who holds a local record. Shared: the records a session registers with one key point
+/// to one copy (inline, an owner took 24 bytes or more of every entry of the set of local
+/// records).
+#[derive(Debug, PartialEq, Eq)]
 struct Owner {
     session: Option<SessionId>,
-    /// Shared: the records a key registers point to one copy of it (an `Option<KeyId>`
-    /// inline took 40 bytes an entry of the map of local records, signed or not).
-    key: Option<Arc<KeyId>>,
+    key: Option<KeyId>,
 }
 
 type SubKey = (SessionId, SubscriptionId);
@@ -380,8 +384,6 @@ pub struct Hub {
     keyed: bool,
     /// The revision counter and the log of recent changes that subscriptions resume from.
     history: history::History,
-    /// The key of the last signed registration, shared by the owners it signed for.
-    last_key: Option<Arc<KeyId>>,
 }
 
 impl Hub {
@@ -404,7 +406,6 @@ impl Hub {
             events: VecDeque::new(),
             keyed,
             history,
-            last_key: None,
         };
         hub.register_self();
         hub
@@ -469,6 +470,7 @@ impl Hub {
                 deadline,
                 records: FxHashSet::default(),
                 subscriptions: Vec::new(),
+                owner: None,
             },
         );
         self.leases.insert((deadline, session));
@@ -715,7 +717,7 @@ impl Hub {
         if self.is_open() {
             return Ok(());
         }
-        let owner_key = self.local.get(id).and_then(|l| l.owner.key.as_deref().copied());
+        let owner_key = self.local.get(id).and_then(|l| l.owner.key);
         match (signer, owner_key) {
             (Some(k), _) if Some(k) == self.config.hub_key => Ok(()),
             (Some(k), Some(owner)) if k == owner => Ok(()),
@@ -851,12 +853,17 @@ impl Hub {
         }
     }
 
-    /// `key` as an owner holds it: the copy of the last key stored if it is the same key
-    /// (a client signs all its registrations with one key).
-    fn shared_key(&mut self, key: KeyId) -> Arc<KeyId> {
-        match &self.last_key {
-            Some(last) if **last == key => Arc::clone(last),
-            _ => Arc::clone(self.last_key.insert(Arc::new(key))),
+    /// The owner of a record `session` registers signed by `key`: the copy the session's
+    /// last registration took if it is the same (a client signs all its registrations with
+    /// one key, or none).
+    fn shared_owner(&mut self, session: Option<SessionId>, key: Option<KeyId>) -> Arc<Owner> {
+        let owner = Owner { session, key };
+        let Some(cache) = session.and_then(|s| self.sessions.get_mut(&s)).map(|s| &mut s.owner) else {
+            return Arc::new(owner);
+        };
+        match cache {
+            Some(last) if **last == owner => Arc::clone(last),
+            _ => Arc::clone(cache.insert(Arc::new(owner))),
         }
     }
 
@@ -873,8 +880,8 @@ impl Hub {
             }
         }
         let record = Arc::new(record);
-        let key = signer.map(|k| self.shared_key(k));
-        let local = Local { record: Arc::clone(&record), owner: Owner { session, key } };
+        let owner = self.shared_owner(session, signer);
+        let local = Local { record: Arc::clone(&record), owner };
         if let Some(previous) = self.local.replace(local) {
             if previous.owner.session != session {
                 if let Some(s) = previous.owner.session.and_then(|p| self.sessions.get_mut(&p)) {

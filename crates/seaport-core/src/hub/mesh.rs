@@ -97,7 +97,7 @@ impl Hub {
             origin: self.config.id,
             incarnation: 1,
         };
-        let owner = Owner { session: None, key: self.config.hub_key.map(Arc::new) };
+        let owner = Arc::new(Owner { session: None, key: self.config.hub_key });
         self.local.replace(Local { record: Arc::new(record), owner });
         self.refresh(id.as_str(), Cause { session: None, reason: FreeReason::Requested, tell: None });
     }

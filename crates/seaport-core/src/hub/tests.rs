@@ -472,9 +472,9 @@ fn requests_over_the_rate_are_refused_and_the_budget_refills() {
 }
 
 #[test]
-fn records_of_one_role_share_its_name_and_owners_of_one_key_share_the_key() {
-    let key = KeyId([4; 32]);
-    let mut hub = Hub::new(HubConfig { authorized: [key].into(), ..HubConfig::default() });
+fn records_of_one_role_share_its_name_and_records_of_one_owner_share_it() {
+    let (key, other) = (KeyId([4; 32]), KeyId([6; 32]));
+    let mut hub = Hub::new(HubConfig { authorized: [key, other].into(), ..HubConfig::default() });
     open(&mut hub, A, "10.0.0.1");
     let a = register(&mut hub, A, Some(key), Registration::new("web")).unwrap();
     let b = register(&mut hub, A, Some(key), Registration::new("web")).unwrap();
@@ -485,9 +485,17 @@ fn records_of_one_role_share_its_name_and_owners_of_one_key_share_the_key() {
     let c = register(&mut hub, A, Some(key), on("10.9.9.9")).unwrap();
     let d = register(&mut hub, A, Some(key), on("10.9.9.9")).unwrap();
     assert!(c.host == "10.9.9.9" && std::ptr::eq(c.host.as_str(), d.host.as_str()), "one copy of a given host");
-    let keys: Vec<&Arc<KeyId>> =
-        [&a.id, &b.id].iter().filter_map(|id| hub.local.get(id.as_str()).and_then(|l| l.owner.key.as_ref())).collect();
-    assert!(keys.len() == 2 && Arc::ptr_eq(keys[0], keys[1]), "one copy of the key");
+    let owners: Vec<&Arc<Owner>> =
+        [&a.id, &b.id, &c.id].iter().filter_map(|id| hub.local.get(id.as_str())).map(|l| &l.owner).collect();
+    assert!(owners.len() == 3 && owners.iter().all(|o| Arc::ptr_eq(o, owners[0])), "one copy of the owner");
+    assert_eq!(owners[0].key, Some(key));
+    // Another key, then the first again: each owner is right, whatever is shared.
+    let e = register(&mut hub, A, Some(other), Registration::new("web")).unwrap();
+    let f = register(&mut hub, A, Some(key), Registration::new("web")).unwrap();
+    let owner_of = |id: &RecordId| hub.local.get(id.as_str()).map(|l| (l.owner.session, l.owner.key));
+    assert_eq!(owner_of(&e.id), Some((Some(A), Some(other))));
+    assert_eq!(owner_of(&f.id), Some((Some(A), Some(key))));
+    assert_eq!(owner_of(&a.id), Some((Some(A), Some(key))));
     // Whoever signed, only the owner's key may free them.
     hub.handle_message(T0, A, Some(KeyId([5; 32])), C::Free { request: 8, id: a.id.as_str().into() });
     assert!(hub.registry().get(a.id.as_str()).is_some());
