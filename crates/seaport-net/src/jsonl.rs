@@ -195,8 +195,8 @@ fn canonical_host(host: String) -> String {
 pub(crate) fn node_meta(record: &Record) -> Map<String, Json> {
     let mut out = Map::new();
     for (k, v) in &record.meta {
-        if !FIELDS.contains(&k.as_str()) {
-            out.insert(k.clone(), serde_json::to_value(v).unwrap_or(Json::Null));
+        if !FIELDS.contains(&k) {
+            out.insert(k.to_string(), serde_json::to_value(v).unwrap_or(Json::Null));
         }
     }
     out.insert("role".into(), Json::String(record.role.to_string()));
