@@ -289,20 +289,19 @@ impl NodeSession {
     }
 }
 
-/// The lines for `message` (none for messages node has no equivalent for).
-pub(crate) fn encode(message: &HubMessage) -> Option<Arc<[u8]>> {
-    let mut out = Vec::with_capacity(256);
+/// Appends the lines for `message` to `out` (none for messages node has no equivalent
+/// for).
+pub(crate) fn encode_into(message: &HubMessage, out: &mut Vec<u8>) {
     match message {
-        HubMessage::Welcome { host, .. } => push_line(&mut out, &("helo", host)),
-        HubMessage::Snapshot { records, .. } => records.iter().for_each(|r| push_register(&mut out, r)),
-        HubMessage::Synced { .. } => push_line(&mut out, &["synced"]),
-        HubMessage::Change { change, .. } => push_change(&mut out, change),
+        HubMessage::Welcome { host, .. } => push_line(out, &("helo", host)),
+        HubMessage::Snapshot { records, .. } => records.iter().for_each(|r| push_register(out, r)),
+        HubMessage::Synced { .. } => push_line(out, &["synced"]),
+        HubMessage::Change { change, .. } => push_change(out, change),
         // Node clients never resume, but the lines would be the same.
-        HubMessage::Resumed { changes, .. } => changes.iter().for_each(|c| push_change(&mut out, c)),
+        HubMessage::Resumed { changes, .. } => changes.iter().for_each(|c| push_change(out, c)),
         HubMessage::Heartbeat => out.extend_from_slice(HEARTBEAT_LINE),
         _ => {}
     }
-    (!out.is_empty()).then(|| out.into())
 }
 
 fn push_change(out: &mut Vec<u8>, change: &Change) {
@@ -619,7 +618,11 @@ mod tests {
             registration_from_node("ID".into(), object(json!({"role": "web", "version": "1.0.0", "port": 80})))
                 .unwrap(),
         ));
-        let text = |m: HubMessage| encode(&m).map(|b| String::from_utf8(b.to_vec()).unwrap());
+        let text = |m: HubMessage| {
+            let mut out = Vec::new();
+            encode_into(&m, &mut out);
+            (!out.is_empty()).then(|| String::from_utf8(out).unwrap())
+        };
         let welcome = HubMessage::Welcome { hub: HubId(1), host: "1.2.3.4".into(), heartbeat_ms: 1, timeout_ms: 3 };
         assert_eq!(text(welcome).unwrap(), "[\"helo\",\"1.2.3.4\"]\n");
         let snapshot =

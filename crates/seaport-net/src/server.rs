@@ -360,7 +360,7 @@ impl Shared {
                                 continue;
                             }
                             let entry = lines.get_or_insert_with(|| {
-                                jsonl::encode(&transmit.message).map(|line| (line.len(), self.lines.append(line)))
+                                self.lines.append_with(|out| jsonl::encode_into(&transmit.message, out))
                             });
                             let Some((len, seq)) = *entry else { continue };
                             let pushed = conn.tx.push_shared(seq, len);

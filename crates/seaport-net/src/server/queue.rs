@@ -38,6 +38,31 @@ pub(crate) const BATCH: usize = 64 * 1024;
 /// A drained queue keeps at most this many slots of its peak for the next burst.
 const KEEP_SLOTS: usize = 1024;
 
+/// The shared log packs its lines into chunks of about this many bytes.
+const CHUNK: usize = 32 * 1024;
+
+/// Bytes to send: a frame, or a run of lines of one of the shared log's chunks.
+pub(crate) struct Piece {
+    bytes: Frame,
+    start: usize,
+    end: usize,
+}
+
+impl Piece {
+    fn whole(bytes: Frame) -> Piece {
+        let end = bytes.len();
+        Piece { bytes, start: 0, end }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        self.bytes.get(self.start..self.end).unwrap_or_default()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.end - self.start
+    }
+}
+
 /// One entry of a queue: a frame of its own, or a run of consecutive entries of the
 /// [`SharedLog`] it draws on.
 enum Slot {
@@ -86,6 +111,12 @@ impl Queue {
 /// next change goes to the same connection, so a connection that is sent every change
 /// holds one slot however far behind it is. An entry stays until every connection it
 /// was queued for has taken it (or is gone).
+///
+/// The lines are packed into chunks of about [`CHUNK`] bytes, each shared by the writers
+/// sending from it and dropped once every entry in it is done with, and an entry is 12
+/// bytes beside its line. (Each line was an allocation of its own, with a 32-byte entry:
+/// with node clients, over a third of what the log held at the peak of a burst.) A
+/// writer takes a run of lines from a chunk as one piece, and sends it from the chunk.
 pub(crate) struct SharedLog {
     inner: Mutex<LogInner>,
 }
@@ -95,15 +126,24 @@ struct LogInner {
     /// The sequence number of `entries[0]`.
     base: u64,
     entries: VecDeque<Entry>,
+    /// Sealed chunks, oldest first, each with the sequence number of its first entry.
+    chunks: VecDeque<(u64, Frame)>,
+    /// The lines of the entries from `open_first` on, not sealed into a chunk yet: the
+    /// first writer to take one of them seals them.
+    open: Vec<u8>,
+    open_first: u64,
+    /// The entry being queued, kept even while no queue holds it (a writer can take it
+    /// before the count is in).
+    queuing: Option<u64>,
 }
 
 struct Entry {
-    frame: Frame,
+    /// Where its line is in its chunk.
+    start: u32,
+    len: u32,
     /// Queues that hold it and have not taken it yet; may dip below zero while it is
-    /// being queued (a writer can take it before the count is in).
-    pending: i64,
-    /// Still being queued: not to be dropped even at zero.
-    open: bool,
+    /// being queued.
+    pending: i32,
 }
 
 impl SharedLog {
@@ -115,21 +155,36 @@ impl SharedLog {
         super::lock(&self.inner)
     }
 
-    /// Adds `frame` and returns its sequence number, for [`Outbox::push_shared`]; then
-    /// [`queued`](Self::queued) says how many queues took it.
-    pub(crate) fn append(&self, frame: Frame) -> u64 {
+    /// Adds the line `encode` writes and returns its length and sequence number, for
+    /// [`Outbox::push_shared`]; then [`queued`](Self::queued) says how many queues took
+    /// it. `None`, and no entry, when `encode` writes nothing.
+    pub(crate) fn append_with(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Option<(usize, u64)> {
         let mut log = self.lock();
+        if log.open.len() >= CHUNK {
+            log.seal();
+        }
+        let start = log.open.len();
+        encode(&mut log.open);
+        let len = log.open.len() - start;
+        // A line is bounded by the frame limit, and `open` is sealed past CHUNK bytes.
+        let (Ok(start), Ok(len @ 1..)) = (u32::try_from(start), u32::try_from(len)) else {
+            log.open.truncate(start);
+            return None;
+        };
         let seq = log.base + log.entries.len() as u64;
-        log.entries.push_back(Entry { frame, pending: 0, open: true });
-        seq
+        log.entries.push_back(Entry { start, len, pending: 0 });
+        log.queuing = Some(seq);
+        Some((len as usize, seq))
     }
 
     /// Entry `seq` was queued for `count` connections.
     pub(crate) fn queued(&self, seq: u64, count: usize) {
         let mut log = self.lock();
         if let Some(entry) = log.entry_mut(seq) {
-            entry.pending += i64::try_from(count).unwrap_or(i64::MAX);
-            entry.open = false;
+            entry.pending = entry.pending.saturating_add(i32::try_from(count).unwrap_or(i32::MAX));
+        }
+        if log.queuing == Some(seq) {
+            log.queuing = None;
         }
         log.trim();
     }
@@ -139,12 +194,45 @@ impl SharedLog {
     fn len(&self) -> usize {
         self.lock().entries.len()
     }
+
+    /// Bytes of lines the log holds, sealed or not (for tests).
+    #[cfg(test)]
+    fn bytes_held(&self) -> usize {
+        let log = self.lock();
+        log.chunks.iter().map(|(_, c)| c.len()).sum::<usize>() + log.open.len()
+    }
 }
 
 impl LogInner {
     fn entry_mut(&mut self, seq: u64) -> Option<&mut Entry> {
         let at = usize::try_from(seq.checked_sub(self.base)?).ok()?;
         self.entries.get_mut(at)
+    }
+
+    /// The line of entry `seq`, as a piece of its chunk (sealing the open lines if it is
+    /// one of them).
+    fn piece(&mut self, seq: u64) -> Option<Piece> {
+        let entry = self.entry_mut(seq)?;
+        let (start, end) = (entry.start as usize, entry.start as usize + entry.len as usize);
+        if seq >= self.open_first {
+            self.seal();
+        }
+        let at = self.chunks.partition_point(|(first, _)| *first <= seq).checked_sub(1)?;
+        let (_, chunk) = self.chunks.get(at)?;
+        Some(Piece { bytes: Arc::clone(chunk), start, end })
+    }
+
+    /// Makes the open lines a chunk that writers can share.
+    fn seal(&mut self) {
+        if !self.open.is_empty() {
+            self.chunks.push_back((self.open_first, Arc::from(&self.open[..])));
+            self.open.clear();
+            if self.open.capacity() > 2 * CHUNK {
+                // Past one long line (a snapshot): back to the usual size.
+                self.open = Vec::new();
+            }
+        }
+        self.open_first = self.base + self.entries.len() as u64;
     }
 
     /// A queue is done with `from..to`: taken, or dropped with its connection.
@@ -158,12 +246,24 @@ impl LogInner {
     }
 
     fn trim(&mut self) {
-        while self.entries.front().is_some_and(|e| !e.open && e.pending <= 0) {
+        while self.entries.front().is_some_and(|e| e.pending <= 0) && self.queuing != Some(self.base) {
             self.entries.pop_front();
             self.base += 1;
         }
-        if self.entries.is_empty() && self.entries.capacity() > KEEP_SLOTS {
-            self.entries.shrink_to(KEEP_SLOTS);
+        // A chunk goes once every entry in it has.
+        while self.chunks.front().is_some() {
+            let next = self.chunks.get(1).map_or(self.open_first, |(first, _)| *first);
+            if next > self.base {
+                break;
+            }
+            self.chunks.pop_front();
+        }
+        if self.entries.is_empty() {
+            self.open.clear();
+            self.open_first = self.base;
+            if self.entries.capacity() > KEEP_SLOTS {
+                self.entries.shrink_to(KEEP_SLOTS);
+            }
         }
     }
 }
@@ -262,9 +362,10 @@ impl Inbox {
     }
 
     /// Waits until something is queued, then moves the queued frames to `out`, in order,
-    /// up to [`BATCH`] bytes or [`MAX_FRAMES`] frames (at least one frame), for one write.
-    /// `false` once every sender is gone and nothing is left.
-    pub(crate) async fn fill(&mut self, out: &mut VecDeque<Frame>) -> bool {
+    /// up to [`BATCH`] bytes or [`MAX_FRAMES`] frames (at least one frame), for one write;
+    /// consecutive lines of one chunk of the shared log come as one piece. `false` once
+    /// every sender is gone and nothing is left.
+    pub(crate) async fn fill(&mut self, out: &mut VecDeque<Piece>) -> bool {
         poll_fn(|cx| {
             let mut state = self.queue.lock();
             if state.slots.is_empty() {
@@ -284,14 +385,14 @@ impl Inbox {
             'slots: while let Some(slot) = state.slots.front_mut() {
                 match slot {
                     Slot::Frame(frame) => {
-                        if out.len() >= MAX_FRAMES || (taken > 0 && taken + frame.len() > BATCH) {
+                        if count >= MAX_FRAMES || (taken > 0 && taken + frame.len() > BATCH) {
                             break;
                         }
                         taken += frame.len();
                         count += 1;
                         if let Some(Slot::Frame(frame)) = state.slots.pop_front() {
                             if !frame.is_empty() {
-                                out.push_back(frame);
+                                out.push_back(Piece::whole(frame));
                             }
                         }
                     }
@@ -300,19 +401,25 @@ impl Inbox {
                         let log = log.get_or_insert_with(|| shared.lock());
                         let start = *from;
                         while *from < *to {
-                            let Some(entry) = log.entry_mut(*from) else {
+                            let Some(len) = log.entry_mut(*from).map(|e| e.len as usize) else {
                                 // Cannot happen (an entry stays while a queue holds it);
                                 // if it did, there would be nothing left to send.
                                 count += 1;
                                 *from += 1;
                                 continue;
                             };
-                            let len = entry.frame.len();
-                            if out.len() >= MAX_FRAMES || (taken > 0 && taken + len > BATCH) {
+                            if count >= MAX_FRAMES || (taken > 0 && taken + len > BATCH) {
                                 log.release(start, *from);
                                 break 'slots;
                             }
-                            out.push_back(Arc::clone(&entry.frame));
+                            if let Some(piece) = log.piece(*from) {
+                                match out.back_mut() {
+                                    Some(last) if Arc::ptr_eq(&last.bytes, &piece.bytes) && last.end == piece.start => {
+                                        last.end = piece.end;
+                                    }
+                                    _ => out.push_back(piece),
+                                }
+                            }
                             taken += len;
                             count += 1;
                             *from += 1;
@@ -366,7 +473,7 @@ pub(crate) const MAX_FRAMES: usize = 1024;
 /// nothing at all.
 pub(crate) struct Writer {
     inbox: Inbox,
-    frames: VecDeque<Frame>,
+    frames: VecDeque<Piece>,
     /// Bytes of `frames[0]` already written.
     offset: usize,
 }
@@ -385,7 +492,7 @@ impl Writer {
 
     /// Queues `frame` for the next write, after what was taken (a heartbeat).
     pub(crate) fn add(&mut self, frame: Frame) {
-        self.frames.push_back(frame);
+        self.frames.push_back(Piece::whole(frame));
     }
 
     /// Sends what was taken: small frames copied together into one write, which costs far
@@ -407,17 +514,18 @@ impl Writer {
     fn poll_write<W: AsyncWrite + Unpin>(&mut self, cx: &mut Context<'_>, stream: &mut W) -> Poll<io::Result<()>> {
         crate::scratch::with_write_buffer(|buf| {
             while let Some(first) = self.frames.front() {
+                let first = first.as_slice();
                 let rest = &first[self.offset.min(first.len())..];
                 let bytes = if rest.len() >= BATCH || self.frames.len() == 1 {
                     rest
                 } else {
                     buf.clear();
                     buf.extend_from_slice(rest);
-                    for frame in self.frames.iter().skip(1) {
-                        if buf.len() + frame.len() > BATCH {
+                    for piece in self.frames.iter().skip(1) {
+                        if buf.len() + piece.len() > BATCH {
                             break;
                         }
-                        buf.extend_from_slice(frame);
+                        buf.extend_from_slice(piece.as_slice());
                     }
                     &buf[..]
                 };
@@ -508,10 +616,15 @@ mod tests {
         assert_eq!(filled(&mut inbox).map(|f| f.len()), Some(5));
     }
 
+    /// Appends `line` to `log`, returning its sequence number.
+    fn append(log: &SharedLog, line: &[u8]) -> u64 {
+        log.append_with(|out| out.extend_from_slice(line)).map(|(_, seq)| seq).unwrap_or(u64::MAX)
+    }
+
     /// Appends `frame` to `log` and queues it on each of `outs`, as the hub does.
     fn broadcast(log: &SharedLog, outs: &mut [&mut Outbox], frame: Frame) -> usize {
         let len = frame.len();
-        let seq = log.append(frame);
+        let seq = append(log, &frame);
         let mut queued = 0;
         for out in outs.iter_mut() {
             if out.push_shared(seq, len) {
@@ -547,24 +660,66 @@ mod tests {
             let mut out = VecDeque::new();
             assert_eq!(inbox_a.fill(&mut out).now_or_never(), Some(true));
             assert!(out.len() <= MAX_FRAMES);
-            got.extend(out.iter().map(|f| f[0]));
+            got.extend(out.iter().flat_map(|p| p.as_slice().to_vec()));
         }
-        let mut wanted = vec![1u8];
-        wanted.extend(std::iter::repeat_n(2u8, 10_000));
-        wanted.extend([3u8, 4]);
+        let mut wanted = vec![1u8; 3];
+        (0..10_000).for_each(|i| wanted.extend(std::iter::repeat_n(2u8, 1 + i % 5)));
+        wanted.extend([3, 3, 3, 4, 4]);
         assert_eq!(got, wanted, "in the order queued, across batches");
         assert_eq!(a.queue.lock().bytes, 0);
         assert_eq!(log.len(), 10_001, "b has not taken them yet");
         drop(inbox_b);
         assert_eq!(log.len(), 0, "b's connection is gone: nothing is kept for it");
-        assert!(!b.push_shared(log.append(line(5, 1)), 1), "a gone writer takes nothing");
+        assert_eq!(log.bytes_held(), 0, "nor any of their lines");
+        assert!(!b.push_shared(append(&log, &line(5, 1)), 1), "a gone writer takes nothing");
+    }
+
+    #[test]
+    fn shared_lines_are_packed_into_chunks_sent_as_pieces_and_dropped_when_done() {
+        let log = SharedLog::new();
+        let (mut a, mut inbox_a) = channel_with(100_000, usize::MAX, Some(Arc::clone(&log)));
+        let (mut b, mut inbox_b) = channel_with(100_000, usize::MAX, Some(Arc::clone(&log)));
+        // Lines of 100 bytes: a chunk holds about CHUNK / 100 of them.
+        let lines = 3 * CHUNK / 100;
+        for i in 0..lines {
+            assert_eq!(broadcast(&log, &mut [&mut a, &mut b], line(i as u8, 100)), 2);
+        }
+        assert_eq!(log.bytes_held(), lines * 100, "each line once, nothing beside");
+        let take = |inbox: &mut Inbox| {
+            let mut out = VecDeque::new();
+            assert_eq!(inbox.fill(&mut out).now_or_never(), Some(true));
+            out
+        };
+        let first = take(&mut inbox_a);
+        assert!(first.len() <= 3, "a batch is a piece a chunk, not a frame a line: {}", first.len());
+        assert_eq!(first.iter().map(Piece::len).sum::<usize>(), BATCH / 100 * 100);
+        let mut got: Vec<u8> = first.iter().flat_map(|p| p.as_slice().to_vec()).collect();
+        // A line appended after the writer sealed the open ones does not disturb them.
+        assert_eq!(broadcast(&log, &mut [&mut a, &mut b], line(255, 7)), 2);
+        while a.queue.lock().messages > 0 {
+            got.extend(take(&mut inbox_a).iter().flat_map(|p| p.as_slice().to_vec()));
+        }
+        let mut wanted: Vec<u8> = (0..lines).flat_map(|i| [i as u8; 100]).collect();
+        wanted.extend([255; 7]);
+        assert!(got == wanted, "every line once, in order");
+        assert_eq!(log.bytes_held(), lines * 100 + 7, "b still needs them all");
+        let mut taken = 0;
+        while taken < 2 * CHUNK {
+            taken += take(&mut inbox_b).iter().map(Piece::len).sum::<usize>();
+        }
+        let held = log.bytes_held();
+        assert!(held <= lines * 100 + 7 - CHUNK, "a chunk b is done with is gone: {held} bytes held");
+        while b.queue.lock().messages > 0 {
+            take(&mut inbox_b);
+        }
+        assert_eq!((log.len(), log.bytes_held()), (0, 0), "all taken: the log holds nothing");
     }
 
     #[test]
     fn a_shared_entry_taken_before_it_is_counted_is_still_released() {
         let log = SharedLog::new();
         let (mut out, mut inbox) = channel_with(8, usize::MAX, Some(Arc::clone(&log)));
-        let seq = log.append(line(1, 4));
+        let seq = append(&log, &line(1, 4));
         assert!(out.push_shared(seq, 4));
         assert_eq!(filled(&mut inbox), Some(vec![4]), "the writer got there first");
         assert_eq!(log.len(), 1, "still being queued: kept");
@@ -612,7 +767,7 @@ mod tests {
             let mut got = Vec::new();
             let mut frames = VecDeque::new();
             while block_on(inbox.fill(&mut frames)) {
-                got.extend(frames.drain(..).flat_map(|f| f.to_vec()));
+                got.extend(frames.drain(..).flat_map(|p| p.as_slice().to_vec()));
             }
             got
         });
