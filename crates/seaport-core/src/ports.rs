@@ -23,11 +23,151 @@ pub const DEFAULT_PORT_RANGE: RangeInclusive<u16> = 10_000..=32_767;
 /// How many random probes are tried before falling back to a scan of the range.
 const PROBES: usize = 64;
 
+/// A host with more ports than this in use keeps them in a bitmap.
+const MANY: usize = 512;
+
+/// A bitmap whose ports in use drop below this many goes back to a tree.
+const FEW: usize = 256;
+
+/// Port to the number of live records using it (explicit ports may be shared).
+///
+/// A tree while few ports are in use; past [`MANY`], a bitmap of all 65 536 ports
+/// (8 KiB, where the tree took about 15 bytes a port: 150 KB for a host of 10 000
+/// records) with the uses beyond the first beside it.
+#[derive(Clone, Debug)]
+enum PortCounts {
+    Few(BTreeMap<u16, u32>),
+    Many {
+        bits: Box<[u64]>,
+        /// Uses beyond the first, for the ports used more than once.
+        extra: BTreeMap<u16, u32>,
+        len: usize,
+    },
+}
+
+impl Default for PortCounts {
+    fn default() -> PortCounts {
+        PortCounts::Few(BTreeMap::new())
+    }
+}
+
+impl PortCounts {
+    fn contains(&self, port: u16) -> bool {
+        match self {
+            PortCounts::Few(counts) => counts.contains_key(&port),
+            PortCounts::Many { bits, .. } => {
+                bits.get(usize::from(port >> 6)).is_some_and(|w| w & (1 << (port & 63)) != 0)
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            PortCounts::Few(counts) => counts.is_empty(),
+            PortCounts::Many { len, .. } => *len == 0,
+        }
+    }
+
+    fn add(&mut self, port: u16) {
+        match self {
+            PortCounts::Few(counts) => {
+                *counts.entry(port).or_insert(0) += 1;
+                if counts.len() > MANY {
+                    let mut bits = vec![0u64; 1 << 10].into_boxed_slice();
+                    let mut extra = BTreeMap::new();
+                    for (&port, &count) in counts.iter() {
+                        if let Some(word) = bits.get_mut(usize::from(port >> 6)) {
+                            *word |= 1 << (port & 63);
+                        }
+                        if count > 1 {
+                            extra.insert(port, count - 1);
+                        }
+                    }
+                    *self = PortCounts::Many { bits, extra, len: counts.len() };
+                }
+            }
+            PortCounts::Many { bits, extra, len } => {
+                let Some(word) = bits.get_mut(usize::from(port >> 6)) else { return };
+                let bit = 1 << (port & 63);
+                if *word & bit != 0 {
+                    *extra.entry(port).or_insert(0) += 1;
+                } else {
+                    *word |= bit;
+                    *len += 1;
+                }
+            }
+        }
+    }
+
+    /// Takes one use of `port` away; `true` when that was its last (it is free now).
+    fn remove_one(&mut self, port: u16) -> bool {
+        match self {
+            PortCounts::Few(counts) => {
+                let Some(count) = counts.get_mut(&port) else { return false };
+                *count -= 1;
+                if *count > 0 {
+                    return false;
+                }
+                counts.remove(&port);
+                true
+            }
+            PortCounts::Many { bits, extra, len } => {
+                if let Some(more) = extra.get_mut(&port) {
+                    *more -= 1;
+                    if *more == 0 {
+                        extra.remove(&port);
+                    }
+                    return false;
+                }
+                let Some(word) = bits.get_mut(usize::from(port >> 6)) else { return false };
+                let bit = 1 << (port & 63);
+                if *word & bit == 0 {
+                    return false;
+                }
+                *word &= !bit;
+                *len -= 1;
+                if *len < FEW {
+                    let counts = self.ports().into_iter().map(|p| (p, 1 + self.extra_uses(p))).collect();
+                    *self = PortCounts::Few(counts);
+                }
+                true
+            }
+        }
+    }
+
+    fn extra_uses(&self, port: u16) -> u32 {
+        match self {
+            PortCounts::Few(_) => 0,
+            PortCounts::Many { extra, .. } => extra.get(&port).copied().unwrap_or(0),
+        }
+    }
+
+    /// The ports in use, in order.
+    fn ports(&self) -> Vec<u16> {
+        match self {
+            PortCounts::Few(counts) => counts.keys().copied().collect(),
+            PortCounts::Many { bits, len, .. } => {
+                let mut ports = Vec::with_capacity(*len);
+                for (at, &word) in bits.iter().enumerate() {
+                    let mut word = word;
+                    while word != 0 {
+                        let bit = word.trailing_zeros();
+                        if let Ok(port) = u16::try_from(at * 64 + bit as usize) {
+                            ports.push(port);
+                        }
+                        word &= word - 1;
+                    }
+                }
+                ports
+            }
+        }
+    }
+}
+
 /// The ports in use on one host, and the ones freed recently.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct HostPorts {
-    /// Port to the number of live records using it (explicit ports may be shared).
-    used: BTreeMap<u16, u32>,
+    used: PortCounts,
     /// Port to the sequence number of its release, for the recently freed ones.
     recent: FxHashMap<u16, u64>,
     /// Release order, oldest first, to forget the oldest when full.
@@ -37,19 +177,13 @@ pub(crate) struct HostPorts {
 
 impl HostPorts {
     pub(crate) fn acquire(&mut self, port: u16) {
-        *self.used.entry(port).or_insert(0) += 1;
+        self.used.add(port);
         // Its entry in `recent_order` stays behind and is skipped as stale when reached.
         self.recent.remove(&port);
     }
 
     pub(crate) fn release(&mut self, port: u16, remember: usize) {
-        let Some(count) = self.used.get_mut(&port) else { return };
-        *count -= 1;
-        if *count > 0 {
-            return;
-        }
-        self.used.remove(&port);
-        if remember == 0 {
+        if !self.used.remove_one(port) || remember == 0 {
             return;
         }
         self.released += 1;
@@ -70,15 +204,16 @@ impl HostPorts {
     }
 
     pub(crate) fn is_used(&self, port: u16) -> bool {
-        self.used.contains_key(&port)
+        self.used.contains(port)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         self.used.is_empty() && self.recent.is_empty()
     }
 
-    pub(crate) fn used_ports(&self) -> impl Iterator<Item = u16> + '_ {
-        self.used.keys().copied()
+    /// The ports in use, in order.
+    pub(crate) fn used_ports(&self) -> Vec<u16> {
+        self.used.ports()
     }
 
     /// Picks a free port in `range` among those of the share `(index, count)` (see
@@ -171,6 +306,48 @@ mod tests {
         assert!(ports.is_used(5));
         ports.release(5, 4);
         assert!(!ports.is_used(5));
+    }
+
+    #[test]
+    fn many_ports_counted_as_a_tree_would_across_the_switch_to_a_bitmap_and_back() {
+        let mut ports = HostPorts::default();
+        let mut model: BTreeMap<u16, u32> = BTreeMap::new();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |bound: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % bound
+        };
+        // Grow past MANY, shrink below FEW, grow again; some ports used twice or more.
+        for (steps, grow) in [(3000, 8), (6000, 2), (3000, 8)] {
+            for _ in 0..steps {
+                let port = if next(10) == 0 { 65_535 - next(4) as u16 } else { next(2000) as u16 };
+                if next(10) < grow {
+                    ports.acquire(port);
+                    *model.entry(port).or_insert(0) += 1;
+                } else if let Some(count) = model.get_mut(&port) {
+                    *count -= 1;
+                    if *count == 0 {
+                        model.remove(&port);
+                    }
+                    ports.release(port, 0);
+                } else {
+                    ports.release(port, 0);
+                }
+                assert_eq!(ports.is_used(port), model.contains_key(&port), "port {port}");
+            }
+            assert_eq!(ports.used_ports(), model.keys().copied().collect::<Vec<_>>());
+            let many = matches!(ports.used, PortCounts::Many { .. });
+            assert_eq!(many, model.len() >= FEW && (model.len() > MANY || grow == 2), "{} ports", model.len());
+        }
+        for (&port, &count) in &model.clone() {
+            for left in (0..count).rev() {
+                ports.release(port, 0);
+                assert_eq!(ports.is_used(port), left > 0);
+            }
+        }
+        assert!(ports.is_empty());
     }
 
     #[test]

@@ -128,7 +128,7 @@ impl Registry {
 
     /// The ports in use on `host`, ascending.
     pub fn ports_in_use(&self, host: &str) -> Vec<u16> {
-        self.hosts.get(host).map(|h| h.used_ports().collect()).unwrap_or_default()
+        self.hosts.get(host).map(|h| h.used_ports()).unwrap_or_default()
     }
 
     /// Whether a live record on `host` uses `port`.
