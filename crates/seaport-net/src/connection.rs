@@ -18,8 +18,6 @@
 //! belong to the caller (e.g. `async_std::future::timeout` around the whole
 //! exchange).
 
-use std::future::poll_fn;
-
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::FrameError;
@@ -27,6 +25,7 @@ use crate::frame::{
     frame_len, parse_frame, parse_preamble, write_preamble, OwnedFrame, DEFAULT_MAX_FRAME, LEN_PREFIX, MAGIC,
     PREAMBLE_LEN, PROTOCOL_VERSION,
 };
+use crate::scratch::Unread;
 
 /// How many bytes [`FrameReader`] asks the reader for at least, per read (more while a
 /// larger frame is under way, up to 64 KiB a read).
@@ -90,9 +89,7 @@ where
 #[derive(Debug)]
 pub struct FrameReader<R> {
     reader: R,
-    /// Bytes read and not yet returned, from `start`.
-    buf: Vec<u8>,
-    start: usize,
+    buf: Unread,
     max_frame: u32,
 }
 
@@ -104,7 +101,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// A reader refusing frame bodies over `max_frame` bytes.
     pub fn with_max_frame(reader: R, max_frame: u32) -> Self {
-        FrameReader { reader, buf: Vec::new(), start: 0, max_frame }
+        FrameReader { reader, buf: Unread::default(), max_frame }
     }
 
     /// Reads the next frame.
@@ -117,22 +114,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             if let Some(frame) = self.buffered_frame()? {
                 return Ok(Some(frame));
             }
-            let buffered = self.buf.len() - self.start;
-            let needed = match frame_len(&self.buf[self.start..], self.max_frame)? {
+            let buffered = self.buf.bytes();
+            let needed = match frame_len(buffered, self.max_frame)? {
                 Some(body) => LEN_PREFIX + body,
                 None => LEN_PREFIX,
             };
             // The frame is incomplete (`buffered < needed`): read at most what brings the
             // buffer to the frame's size or a chunk, whichever is more.
-            let room = needed.max(READ_CHUNK) - buffered;
-            if self.start > 0 {
-                self.buf.drain(..self.start);
-                self.start = 0;
-            }
-            let (reader, buf) = (&mut self.reader, &mut self.buf);
-            let read = poll_fn(|cx| crate::scratch::poll_read_append(reader, cx, room, buf)).await?;
-            if read == 0 {
-                return if self.buf.is_empty() { Ok(None) } else { Err(FrameError::Truncated) };
+            let room = needed.max(READ_CHUNK) - buffered.len();
+            if self.buf.read_from(&mut self.reader, room).await? == 0 {
+                return if self.buf.bytes().is_empty() { Ok(None) } else { Err(FrameError::Truncated) };
             }
         }
     }
@@ -141,22 +132,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// caller takes after [`read_frame`](Self::read_frame) to handle every frame that
     /// arrived together in one go. Errors as `read_frame` would on the same bytes.
     pub fn buffered_frame(&mut self) -> Result<Option<OwnedFrame>, FrameError> {
-        match parse_frame(&self.buf[self.start..], self.max_frame)? {
+        match parse_frame(self.buf.bytes(), self.max_frame)? {
             Some((frame, used)) => {
                 let frame = frame.to_owned_frame();
-                self.consume(used);
+                self.buf.consume(used);
                 Ok(Some(frame))
             }
             None => Ok(None),
-        }
-    }
-
-    /// Marks `used` bytes as parsed, releasing the buffer once nothing is left in it.
-    fn consume(&mut self, used: usize) {
-        self.start += used;
-        if self.start == self.buf.len() {
-            self.buf = Vec::new();
-            self.start = 0;
         }
     }
 
@@ -167,7 +149,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// Bytes read from the stream but not yet returned as frames.
     pub fn buffered(&self) -> &[u8] {
-        &self.buf[self.start..]
+        self.buf.bytes()
     }
 
     /// The underlying reader.
@@ -426,12 +408,12 @@ mod tests {
         for _ in 0..3 {
             let frame = reader.read_frame().await.unwrap().unwrap();
             assert_eq!(frame.decode::<Msg>().unwrap(), blob);
-            assert!(reader.buf.len() <= LEN_PREFIX + DEFAULT_MAX_FRAME as usize);
+            assert!(reader.buf.kept().len() <= LEN_PREFIX + DEFAULT_MAX_FRAME as usize);
         }
         let last = reader.read_frame().await.unwrap().unwrap();
         assert_eq!(last.decode::<Msg>().unwrap(), Msg::Blob(vec![1]));
         // Every byte read was handed out: the reader keeps no buffer.
-        assert_eq!(reader.buf.capacity(), 0);
+        assert_eq!(reader.buf.kept().capacity(), 0);
         assert!(reader.read_frame().await.unwrap().is_none());
     }
 
@@ -473,7 +455,7 @@ mod tests {
             matches!(result, Some(Err(FrameError::TooLarge { len: 0xffff_ffff, max: DEFAULT_MAX_FRAME }))),
             "{result:?}"
         );
-        assert!(reader.buf.len() <= READ_CHUNK);
+        assert!(reader.buf.kept().len() <= READ_CHUNK);
     }
 
     #[async_std::test]

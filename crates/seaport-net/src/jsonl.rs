@@ -31,7 +31,6 @@
 //! node client counts only heartbeat lines when it decides the hub is gone.
 
 use std::collections::HashMap;
-use std::future::poll_fn;
 use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,6 +42,7 @@ use seaport_core::{
 };
 use serde_json::{Map, Value as Json};
 
+use crate::scratch::{Unread, READ_LEN};
 use crate::server::{self, Shared};
 
 /// The keys of a node record that are record fields rather than metadata.
@@ -319,47 +319,36 @@ fn push_change(out: &mut Vec<u8>, change: &Change) {
 /// good, was most of a thousand connections' memory).
 struct LineReader<R> {
     reader: R,
-    buf: Vec<u8>,
-    /// Start of the unread bytes.
-    start: usize,
-    /// Bytes after `start` already known to hold no newline.
+    buf: Unread,
+    /// Unread bytes already known to hold no newline.
     scanned: usize,
     max: usize,
 }
 
 impl<R: AsyncRead + Unpin> LineReader<R> {
     fn new(reader: R, already_read: &[u8], max: usize) -> Self {
-        LineReader { reader, buf: already_read.to_vec(), start: 0, scanned: 0, max }
+        LineReader { reader, buf: Unread::new(already_read), scanned: 0, max }
     }
 
     /// The next line without its `\n` (or `\r\n`); `None` at the end of the stream.
     async fn next_line(&mut self) -> Result<Option<Vec<u8>>, LineError> {
         loop {
-            let unread = &self.buf[self.start..];
+            let unread = self.buf.bytes();
             if let Some(at) = unread[self.scanned..].iter().position(|&b| b == b'\n') {
-                let end = self.start + self.scanned + at;
-                let mut line = self.buf[self.start..end].to_vec();
+                let end = self.scanned + at;
+                let mut line = unread[..end].to_vec();
                 if line.last() == Some(&b'\r') {
                     line.pop();
                 }
-                self.start = end + 1;
+                self.buf.consume(end + 1);
                 self.scanned = 0;
-                if self.start == self.buf.len() {
-                    self.buf = Vec::new();
-                    self.start = 0;
-                }
                 return Ok(Some(line));
             }
             self.scanned = unread.len();
             if self.scanned > self.max {
                 return Err(LineError::TooLong { max: self.max });
             }
-            if self.start > 0 {
-                self.buf.drain(..self.start);
-                self.start = 0;
-            }
-            let (reader, buf) = (&mut self.reader, &mut self.buf);
-            if poll_fn(|cx| crate::scratch::poll_read_append(reader, cx, crate::scratch::READ_LEN, buf)).await? == 0 {
+            if self.buf.read_from(&mut self.reader, READ_LEN).await? == 0 {
                 // Node ends every line with a newline: a partial last line is dropped.
                 return Ok(None);
             }
@@ -660,7 +649,7 @@ mod tests {
         let mut reader = LineReader::new(&b"23]\n[4]\n"[..], b"[1", 100);
         assert_eq!(reader.next_line().await.unwrap().unwrap(), b"[123]");
         assert_eq!(reader.next_line().await.unwrap().unwrap(), b"[4]");
-        assert_eq!(reader.buf.capacity(), 0, "every byte read was handed out: nothing is kept");
+        assert_eq!(reader.buf.kept().capacity(), 0, "every byte read was handed out: nothing is kept");
 
         let long = vec![b'x'; 100_000];
         let mut reader = LineReader::new(&long[..], b"[", 1000);

@@ -7,6 +7,7 @@
 //! KiB to read, up to 64 KiB to write, kept between messages) was most of a hub's memory.
 
 use std::cell::RefCell;
+use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -33,7 +34,7 @@ fn with<T>(key: &'static LocalKey<RefCell<Vec<u8>>>, f: impl FnOnce(&mut Vec<u8>
 
 /// Reads once, at most `max` bytes (and at most [`READ_LEN`]), and appends what came to
 /// `out`.
-pub(crate) fn poll_read_append<R: AsyncRead + Unpin>(
+fn poll_read_append<R: AsyncRead + Unpin>(
     reader: &mut R,
     cx: &mut Context<'_>,
     max: usize,
@@ -51,6 +52,51 @@ pub(crate) fn poll_read_append<R: AsyncRead + Unpin>(
         }
         read
     })
+}
+
+/// Bytes read from a stream and not yet handed out (a partial frame or line, or the rest
+/// of a burst), in a buffer of their own: the handed-out ones are dropped before the next
+/// read, and the buffer is freed once they all are.
+#[derive(Debug, Default)]
+pub(crate) struct Unread {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl Unread {
+    /// Starts with `bytes`, already read.
+    pub(crate) fn new(bytes: &[u8]) -> Unread {
+        Unread { buf: bytes.to_vec(), start: 0 }
+    }
+
+    /// The bytes not handed out yet.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// The first `used` of [`bytes`](Self::bytes) were handed out.
+    pub(crate) fn consume(&mut self, used: usize) {
+        self.start += used;
+        if self.start == self.buf.len() {
+            *self = Unread::default();
+        }
+    }
+
+    /// Reads once from `reader`, at most `max` bytes, after the unread ones; how many came
+    /// (0 at the end of the stream).
+    pub(crate) async fn read_from<R: AsyncRead + Unpin>(&mut self, reader: &mut R, max: usize) -> io::Result<usize> {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        poll_fn(|cx| poll_read_append(reader, cx, max, &mut self.buf)).await
+    }
+
+    /// The buffer kept, handed-out bytes included (for tests).
+    #[cfg(test)]
+    pub(crate) fn kept(&self) -> &Vec<u8> {
+        &self.buf
+    }
 }
 
 /// Calls `write` with the thread's write buffer, as the last write left it.
