@@ -36,10 +36,67 @@ impl Entry {
     }
 }
 
+/// Entries per block of the log: 8 KiB.
+const BLOCK: usize = 512;
+
+/// A queue in blocks of [`BLOCK`] entries: it grows and shrinks a block at a time, so it
+/// holds at most one block more than its entries (a `VecDeque` doubles: at 10 000
+/// changes it held room for 16 384, a third of the log's memory, and growing it copied
+/// the whole log under the hub's lock).
+///
+/// Every block but the first and the last is full.
+#[derive(Debug)]
+struct Blocks<T> {
+    blocks: VecDeque<VecDeque<T>>,
+    len: usize,
+}
+
+impl<T> Default for Blocks<T> {
+    fn default() -> Self {
+        Blocks { blocks: VecDeque::new(), len: 0 }
+    }
+}
+
+impl<T> Blocks<T> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn push_back(&mut self, item: T) {
+        match self.blocks.back_mut() {
+            Some(last) if last.len() < BLOCK => last.push_back(item),
+            _ => {
+                let mut block = VecDeque::with_capacity(BLOCK);
+                block.push_back(item);
+                self.blocks.push_back(block);
+            }
+        }
+        self.len += 1;
+    }
+
+    fn pop_front(&mut self) -> Option<T> {
+        let first = self.blocks.front_mut()?;
+        let item = first.pop_front()?;
+        if first.is_empty() {
+            self.blocks.pop_front();
+        }
+        self.len -= 1;
+        Some(item)
+    }
+
+    /// The items from position `skip` on, found without walking the ones before.
+    fn iter_from(&self, skip: usize) -> impl Iterator<Item = &T> {
+        let first = self.blocks.front().map_or(0, VecDeque::len);
+        let (block, at) = if skip < first { (0, skip) } else { (1 + (skip - first) / BLOCK, (skip - first) % BLOCK) };
+        let head = self.blocks.get(block).into_iter().flat_map(move |b| b.range(at.min(b.len())..));
+        head.chain(self.blocks.range((block + 1).min(self.blocks.len())..).flatten())
+    }
+}
+
 /// The revision counter and the log.
 #[derive(Debug)]
 pub(super) struct History {
-    entries: VecDeque<Entry>,
+    entries: Blocks<Entry>,
     /// The revision of the last change (0 before the first).
     head: u64,
     /// Every change after this revision is in `entries`, the first of them being
@@ -52,7 +109,7 @@ pub(super) struct History {
 
 impl History {
     pub(super) fn new(max_entries: usize, max_bytes: usize) -> History {
-        History { entries: VecDeque::new(), head: 0, floor: 0, bytes: 0, max_entries, max_bytes }
+        History { entries: Blocks::default(), head: 0, floor: 0, bytes: 0, max_entries, max_bytes }
     }
 
     /// The revision of the last change.
@@ -99,7 +156,7 @@ impl History {
         // an earlier entry for the id neither matched nor left a match), and the last
         // matching record it had.
         let mut touched: BTreeMap<RecordId, (Option<Arc<Record>>, Arc<Record>)> = BTreeMap::new();
-        for e in self.entries.range(skip..) {
+        for e in self.entries.iter_from(skip) {
             let before = e.before.as_ref().filter(|r| pattern.matches(r));
             let after = e.after.as_ref().filter(|r| pattern.matches(r));
             let Some(last) = after.or(before) else { continue };
@@ -183,6 +240,54 @@ mod tests {
         }
         assert_eq!(h.len(), 3);
         assert_eq!(h.floor(), 7);
+    }
+
+    #[test]
+    fn blocks_hand_out_what_a_deque_would() {
+        let mut blocks = Blocks::default();
+        let mut model = VecDeque::new();
+        let mut next = 0u32;
+        // Grow past several blocks, shrink from the front, grow again, down to empty.
+        for (push, pop) in [(3 * BLOCK + 7, 0), (0, BLOCK + 3), (BLOCK, 2 * BLOCK - 1), (5, 0), (0, 2 * BLOCK + 20)] {
+            for _ in 0..push {
+                blocks.push_back(next);
+                model.push_back(next);
+                next += 1;
+            }
+            for _ in 0..pop {
+                assert_eq!(blocks.pop_front(), model.pop_front());
+            }
+            assert_eq!(blocks.len(), model.len());
+            assert!(blocks.blocks.len() <= model.len().div_ceil(BLOCK) + 1, "at most one block more than needed");
+            for skip in [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, model.len().saturating_sub(1), model.len(), model.len() + 3]
+            {
+                let got: Vec<u32> = blocks.iter_from(skip).copied().collect();
+                let want: Vec<u32> = model.iter().skip(skip).copied().collect();
+                assert_eq!(got, want, "from {skip} of {}", model.len());
+            }
+        }
+        assert_eq!(blocks.pop_front(), None);
+        assert!(blocks.blocks.is_empty());
+    }
+
+    #[test]
+    fn resume_reads_from_the_resume_point_across_blocks() {
+        let mut h = History::new(usize::MAX, usize::MAX);
+        let records: Vec<Arc<Record>> = (0..3 * BLOCK).map(|i| rec(&format!("r{i}"), "web")).collect();
+        for r in &records {
+            h.record(None, Some(r));
+        }
+        let view = Registry::new(1);
+        let pattern: Pattern = "web".parse().unwrap();
+        for revision in [0, 1, BLOCK as u64 - 1, BLOCK as u64, 2 * BLOCK as u64 + 5, 3 * BLOCK as u64] {
+            let changes = h.resume(&pattern, revision, &view).unwrap();
+            // Nothing is in the view any more, so each record registered after the
+            // resume point comes back as a free.
+            let mut want: Vec<&str> = records[revision as usize..].iter().map(|r| r.id.as_str()).collect();
+            want.sort_unstable();
+            let got: Vec<&str> = changes.iter().map(|c| c.record().id.as_str()).collect();
+            assert_eq!(got, want, "from revision {revision}");
+        }
     }
 
     #[test]
