@@ -460,11 +460,20 @@ impl Hub {
             self.close_session(session, CloseReason::Disconnected);
         }
         let deadline = now + self.config.timeout;
+        // Clients on one machine share one copy of its address: with a record's, or with
+        // the last session's.
+        let name = match self.registry.shared_host(&host) {
+            Some(shared) => shared,
+            None => match self.sessions.last_key_value() {
+                Some((_, last)) if last.host == host.as_str() => last.host.clone(),
+                _ => Host::from(host.as_str()),
+            },
+        };
         self.sessions.insert(
             session,
             Session {
                 kind,
-                host: Host::from(host.as_str()),
+                host: name,
                 budget: u64::from(self.config.limits.max_request_burst) * 1000,
                 budget_at: now,
                 deadline,

@@ -70,6 +70,23 @@ fn open_session_gets_a_welcome_with_its_host() {
 }
 
 #[test]
+fn sessions_from_one_address_share_its_name() {
+    let mut hub = hub();
+    open(&mut hub, A, "10.1.2.3");
+    open(&mut hub, B, "10.1.2.3");
+    open(&mut hub, W, "10.9.9.9");
+    let host = |hub: &Hub, s: SessionId| hub.sessions.get(&s).map(|s| s.host.clone()).unwrap();
+    let (a, b, w) = (host(&hub, A), host(&hub, B), host(&hub, W));
+    assert_eq!((a.as_str(), b.as_str(), w.as_str()), ("10.1.2.3", "10.1.2.3", "10.9.9.9"));
+    assert_eq!(a.as_str().as_ptr(), b.as_str().as_ptr(), "one copy of the address");
+    // A record on the address shares it too, and so does a later session through it.
+    register(&mut hub, A, None, Registration::from_name("web@1.2.3")).unwrap();
+    let c = SessionId(4);
+    open(&mut hub, c, "10.1.2.3");
+    assert_eq!(host(&hub, c).as_str().as_ptr(), a.as_str().as_ptr());
+}
+
+#[test]
 fn register_uses_session_host_and_default_range() {
     let mut hub = hub();
     open(&mut hub, A, "10.1.2.3");
