@@ -53,6 +53,12 @@ const LINE_OVERHEAD: usize = 64 * 1024;
 
 const HEARTBEAT_LINE: &[u8] = b"[\"heartbeat\"]\n";
 
+/// Node's heartbeat line as a frame, which the hub keeps one copy of for all node
+/// connections.
+pub(crate) fn heartbeat_line() -> server::Frame {
+    Arc::from(HEARTBEAT_LINE)
+}
+
 /// One line from a node client.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Line {
@@ -378,7 +384,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
         return;
     };
     tracing::debug!(%session, %peer, "node seaport client (JSON lines)");
-    async_std::task::spawn(write_loop(rx, stream.clone(), heartbeat));
+    async_std::task::spawn(write_loop(rx, stream.clone(), heartbeat, Arc::clone(&shared.heartbeat_line)));
 
     let mut reader = LineReader::new(stream.clone(), first, max_line);
     let mut synced = false;
@@ -467,8 +473,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
 
 /// Sends what the hub queued for the connection, and `["heartbeat"]` every `heartbeat`
 /// whatever else was sent: a node client counts only heartbeat lines.
-async fn write_loop(rx: server::queue::Inbox, mut stream: TcpStream, heartbeat: Duration) {
-    let beat: server::Frame = Arc::from(HEARTBEAT_LINE);
+async fn write_loop(rx: server::queue::Inbox, mut stream: TcpStream, heartbeat: Duration, beat: server::Frame) {
     let mut next_beat = Instant::now() + heartbeat;
     let mut writer = server::queue::Writer::new(rx);
     loop {

@@ -133,6 +133,10 @@ pub(crate) struct Shared {
     timer_wake: Mutex<Option<mpsc::Sender<()>>>,
     /// The lines sent to node seaport connections, kept once for all of them.
     lines: Arc<queue::SharedLog>,
+    /// The heartbeat frame every client connection is sent, and node's heartbeat line:
+    /// one copy each for all connections.
+    heartbeat_frame: Frame,
+    pub(crate) heartbeat_line: Frame,
 }
 
 /// A running hub: a TCP listener plus the core state it drives.
@@ -194,6 +198,12 @@ impl Hub {
             stopping: AtomicBool::new(false),
             timer_wake: Mutex::new(None),
             lines: queue::SharedLog::new(),
+            heartbeat_frame: {
+                let mut frame = Vec::new();
+                let _ = encode_unsigned(&HubMessage::Heartbeat, &mut frame);
+                frame.into()
+            },
+            heartbeat_line: jsonl::heartbeat_line(),
         });
         let (stop_tx, stop_rx) = futures::channel::oneshot::channel();
         let (wake_tx, wake_rx) = mpsc::channel(1);
@@ -644,7 +654,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
     }
     drop(tx);
     let heartbeat = config.core.heartbeat;
-    task::spawn(write_loop(rx, stream.clone(), heartbeat));
+    task::spawn(write_loop(rx, stream.clone(), heartbeat, Arc::clone(&shared.heartbeat_frame)));
 
     let mut reader = FrameReader::with_max_frame(reading, config.max_frame);
     let mut verifier = Verifier::new(nonce);
@@ -770,14 +780,7 @@ pub(crate) fn end_session(shared: &Shared, session: SessionId) {
     }
 }
 
-async fn write_loop(rx: queue::Inbox, stream: TcpStream, heartbeat: Duration) {
-    let mut heartbeat_frame = Vec::new();
-    let _ = encode_unsigned(&HubMessage::Heartbeat, &mut heartbeat_frame);
-    write_loop_with(rx, stream, heartbeat, heartbeat_frame).await;
-}
-
-async fn write_loop_with(rx: queue::Inbox, mut stream: TcpStream, heartbeat: Duration, heartbeat_frame: Vec<u8>) {
-    let heartbeat_frame: Frame = heartbeat_frame.into();
+async fn write_loop(rx: queue::Inbox, mut stream: TcpStream, heartbeat: Duration, heartbeat_frame: Frame) {
     let mut writer = queue::Writer::new(rx);
     loop {
         // Whatever is queued goes out in one write.

@@ -15,7 +15,7 @@ use async_std::task;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use seaport_core::{ClientMessage, HubMessage, PeerMessage, SessionId, SessionKind, HUB_ROLE};
 
-use super::{lock, write_loop_with, Conn, Frame, Shared, Wire};
+use super::{lock, write_loop, Conn, Frame, Shared, Wire};
 use crate::auth::{Signer, NONCE_LEN};
 use crate::client::Backoff;
 use crate::connection::FrameReader;
@@ -139,7 +139,7 @@ async fn link(shared: &Arc<Shared>, target: &str, own_port: u16, known: &mut Vec
     tracing::info!(peer = %target, hub = %hub, "peered");
     let mut heartbeat = Vec::new();
     let _ = encode_unsigned(&ClientMessage::Heartbeat, &mut heartbeat);
-    task::spawn(write_loop_with(rx, stream.clone(), shared.config.core.heartbeat, heartbeat));
+    task::spawn(write_loop(rx, stream.clone(), shared.config.core.heartbeat, heartbeat.into()));
 
     loop {
         let message = match frames.read_frame().await {
