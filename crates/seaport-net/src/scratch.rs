@@ -15,8 +15,10 @@ use std::thread::LocalKey;
 
 use futures::AsyncRead;
 
-/// The most one read asks for.
-pub(crate) const READ_LEN: usize = 64 * 1024;
+/// The most one read asks for: one buffer of this size per thread. 16 KiB holds a node
+/// client's burst of a hundred registrations; a frame reader asks for 8 KiB at a time
+/// anyway (and more only for a larger frame, in several reads).
+pub(crate) const READ_LEN: usize = 16 * 1024;
 
 thread_local! {
     static READ: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
