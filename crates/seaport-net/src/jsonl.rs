@@ -31,6 +31,7 @@
 //! node client counts only heartbeat lines when it decides the hub is gone.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -363,136 +364,171 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
 }
 
 /// Serves one node seaport connection whose first bytes, already read, are `first`.
-pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, first: &[u8]) {
-    let config = shared.config();
-    let max_line = LINE_OVERHEAD + config.core.limits.meta.max_bytes;
-    let heartbeat = config.core.heartbeat.max(Duration::from_millis(1));
-    let subscribe = |hub: &mut seaport_core::Hub, now, session| {
-        let pattern = "*".to_string();
-        hub.handle_message(
-            now,
-            session,
-            None,
-            ClientMessage::Subscribe { request: 0, subscription: SubscriptionId(0), pattern, resume: None },
-        );
-    };
-    let node = Arc::new(NodeSession::default());
-    let opened = server::open_json_lines_session(&shared, &stream, peer, Arc::clone(&node), subscribe);
-    let Some((session, mut tx, rx)) = opened else {
-        tracing::warn!(%peer, "the hub is stopping or at its connection limit; closing a node seaport connection");
-        let _ = stream.shutdown(Shutdown::Both);
-        return;
-    };
-    tracing::debug!(%session, %peer, "node seaport client (JSON lines)");
-    async_std::task::spawn(write_loop(rx, stream.clone(), heartbeat, Arc::clone(&shared.heartbeat_line)));
-
-    let mut reader = LineReader::new(stream.clone(), first, max_line);
-    let mut synced = false;
-    let mut request = 0u64;
-    loop {
-        let parsed = match reader.next_line().await {
-            Ok(Some(line)) => parse_line(&line),
-            Ok(None) => break,
-            Err(e) => Err(e),
+#[allow(clippy::manual_async_fn)] // see the comment inside
+pub(crate) fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, first: u8) -> impl Future<Output = ()> {
+    // A plain fn around an `async move` block: an `async fn` keeps its arguments twice
+    // in its future, as arguments and as locals.
+    async move {
+        let config = shared.config();
+        let max_line = LINE_OVERHEAD + config.core.limits.meta.max_bytes;
+        let heartbeat = config.core.heartbeat.max(Duration::from_millis(1));
+        let subscribe = |hub: &mut seaport_core::Hub, now, session| {
+            let pattern = "*".to_string();
+            hub.handle_message(
+                now,
+                session,
+                None,
+                ClientMessage::Subscribe { request: 0, subscription: SubscriptionId(0), pattern, resume: None },
+            );
         };
-        let line = match parsed {
-            Ok(Some(line)) => line,
-            Ok(None) => continue,
-            Err(LineError::Io(e)) => {
-                tracing::debug!(%session, %peer, error = %e, "node seaport connection failed");
-                break;
-            }
-            Err(e) => {
-                tracing::warn!(%session, %peer, error = %e, "bad line from a node seaport client; closing the connection");
-                break;
-            }
+        let node = Arc::new(NodeSession::default());
+        let opened = server::open_json_lines_session(&shared, &stream, peer, Arc::clone(&node), subscribe);
+        let Some((session, tx, rx)) = opened else {
+            tracing::warn!(%peer, "the hub is stopping or at its connection limit; closing a node seaport connection");
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
         };
-        request += 1;
-        // The id of a record sent again before the client's `synced` (after a reconnect).
-        let mut remembered = None;
-        let message = match line {
-            Line::Register { id, meta } => {
-                if !synced {
-                    remembered = Some(id.clone());
-                }
-                match registration_from_node(id.clone(), meta) {
-                    Ok(registration) => ClientMessage::Announce { request, registration, reannounced: !synced },
-                    Err(reason) => {
-                        tracing::warn!(%session, %peer, %id, %reason, "refused a record from a node seaport client");
-                        ClientMessage::Heartbeat
-                    }
-                }
-            }
-            Line::Free { id } if node.take_echo(&id) => {
-                tracing::trace!(%session, %id, "a node client's echo of a free");
-                ClientMessage::Heartbeat
-            }
-            Line::Free { id } => {
-                let freed = shared.with_core(|hub, now| {
-                    // Node ignores frees of records it does not know; so does this hub, quietly.
-                    if hub.registry().get(&id).is_none() {
-                        tracing::debug!(%session, %id, "a node client freed an unknown record");
-                        hub.handle_message(now, session, None, ClientMessage::Heartbeat);
-                        return false;
-                    }
-                    hub.handle_message(now, session, None, ClientMessage::Free { request, id: id.clone() });
-                    hub.registry().get(&id).is_none()
-                });
-                // The client dropped the record itself: it will not echo the hub's free.
-                if freed {
-                    node.take_echo(&id);
-                }
-                continue;
-            }
-            Line::Heartbeat => ClientMessage::Heartbeat,
-            Line::Synced => {
-                synced = true;
-                ClientMessage::Heartbeat
-            }
-            Line::Other(command) => {
-                tracing::debug!(%session, %command, "ignored a line from a node seaport client");
-                ClientMessage::Heartbeat
-            }
-        };
-        shared.with_core(|hub, now| {
-            hub.handle_message(now, session, None, message);
-            // A remembered record the hub did not take (a dead service's, or a refused
-            // one): the client drops it too. Sent under the lock, so in order with
-            // everything else the session gets.
-            if let Some(id) = remembered.filter(|id| hub.registry().get(id).is_none()) {
-                let mut line = Vec::new();
-                push_line(&mut line, &("free", id.as_str()));
-                node.expect_echo(&id);
-                let _ = tx.push(line.into());
-            }
-        });
+        tracing::debug!(%session, %peer, "node seaport client (JSON lines)");
+        // The writer is a task of its own: joined with the reader in one task, every wake
+        // of either polled both (a read attempt per write), and the hub's CPU at 1 000 node
+        // clients x 10 went up by a fifth.
+        async_std::task::spawn(write_loop(rx, stream.clone(), heartbeat, Arc::clone(&shared.heartbeat_line)));
+        let reader = LineReader::new(stream.clone(), &[first], max_line);
+        read_lines(&shared, reader, peer, session, node, tx).await;
     }
-    drop(tx);
-    server::end_session(&shared, session);
+}
+
+/// Feeds the core what a node client sends until it closes or sends what cannot be read;
+/// then closes its session (the writer ends once the session's queue has gone).
+#[allow(clippy::manual_async_fn)] // see the comment inside
+fn read_lines(
+    shared: &Shared,
+    mut reader: LineReader<TcpStream>,
+    peer: SocketAddr,
+    session: SessionId,
+    node: Arc<NodeSession>,
+    mut tx: server::queue::Outbox,
+) -> impl Future<Output = ()> + '_ {
+    // A plain fn around an `async move` block: an `async fn` keeps its arguments twice
+    // in its future, as arguments and as locals.
+    async move {
+        let mut synced = false;
+        let mut request = 0u64;
+        loop {
+            let parsed = match reader.next_line().await {
+                Ok(Some(line)) => parse_line(&line),
+                Ok(None) => break,
+                Err(e) => Err(e),
+            };
+            let line = match parsed {
+                Ok(Some(line)) => line,
+                Ok(None) => continue,
+                Err(LineError::Io(e)) => {
+                    tracing::debug!(%session, %peer, error = %e, "node seaport connection failed");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(%session, %peer, error = %e, "bad line from a node seaport client; closing the connection");
+                    break;
+                }
+            };
+            request += 1;
+            // The id of a record sent again before the client's `synced` (after a reconnect).
+            let mut remembered = None;
+            let message = match line {
+                Line::Register { id, meta } => {
+                    if !synced {
+                        remembered = Some(id.clone());
+                    }
+                    match registration_from_node(id.clone(), meta) {
+                        Ok(registration) => ClientMessage::Announce { request, registration, reannounced: !synced },
+                        Err(reason) => {
+                            tracing::warn!(%session, %peer, %id, %reason, "refused a record from a node seaport client");
+                            ClientMessage::Heartbeat
+                        }
+                    }
+                }
+                Line::Free { id } if node.take_echo(&id) => {
+                    tracing::trace!(%session, %id, "a node client's echo of a free");
+                    ClientMessage::Heartbeat
+                }
+                Line::Free { id } => {
+                    let freed = shared.with_core(|hub, now| {
+                        // Node ignores frees of records it does not know; so does this hub, quietly.
+                        if hub.registry().get(&id).is_none() {
+                            tracing::debug!(%session, %id, "a node client freed an unknown record");
+                            hub.handle_message(now, session, None, ClientMessage::Heartbeat);
+                            return false;
+                        }
+                        hub.handle_message(now, session, None, ClientMessage::Free { request, id: id.clone() });
+                        hub.registry().get(&id).is_none()
+                    });
+                    // The client dropped the record itself: it will not echo the hub's free.
+                    if freed {
+                        node.take_echo(&id);
+                    }
+                    continue;
+                }
+                Line::Heartbeat => ClientMessage::Heartbeat,
+                Line::Synced => {
+                    synced = true;
+                    ClientMessage::Heartbeat
+                }
+                Line::Other(command) => {
+                    tracing::debug!(%session, %command, "ignored a line from a node seaport client");
+                    ClientMessage::Heartbeat
+                }
+            };
+            shared.with_core(|hub, now| {
+                hub.handle_message(now, session, None, message);
+                // A remembered record the hub did not take (a dead service's, or a refused
+                // one): the client drops it too. Sent under the lock, so in order with
+                // everything else the session gets.
+                if let Some(id) = remembered.filter(|id| hub.registry().get(id).is_none()) {
+                    let mut line = Vec::new();
+                    push_line(&mut line, &("free", id.as_str()));
+                    node.expect_echo(&id);
+                    let _ = tx.push(line.into());
+                }
+            });
+        }
+        drop(tx);
+        server::end_session(shared, session);
+    }
 }
 
 /// Sends what the hub queued for the connection, and `["heartbeat"]` every `heartbeat`
 /// whatever else was sent: a node client counts only heartbeat lines.
-async fn write_loop(rx: server::queue::Inbox, mut stream: TcpStream, heartbeat: Duration, beat: server::Frame) {
-    let mut next_beat = Instant::now() + heartbeat;
-    let mut writer = server::queue::Writer::new(rx);
-    loop {
-        let wait = next_beat.saturating_duration_since(Instant::now());
-        match async_std::future::timeout(wait, writer.take()).await {
-            Ok(true) | Err(_) => {}
-            Ok(false) => break,
+#[allow(clippy::manual_async_fn)] // see the comment inside
+fn write_loop(
+    rx: server::queue::Inbox,
+    mut stream: TcpStream,
+    heartbeat: Duration,
+    beat: server::Frame,
+) -> impl Future<Output = ()> {
+    // A plain fn around an `async move` block: an `async fn` keeps its arguments twice
+    // in its future, as arguments and as locals.
+    async move {
+        let mut next_beat = Instant::now() + heartbeat;
+        let mut writer = server::queue::Writer::new(rx);
+        loop {
+            let wait = next_beat.saturating_duration_since(Instant::now());
+            match async_std::future::timeout(wait, writer.take()).await {
+                Ok(true) | Err(_) => {}
+                Ok(false) => break,
+            }
+            let now = Instant::now();
+            if now >= next_beat {
+                writer.add(Arc::clone(&beat));
+                next_beat = now + heartbeat;
+            }
+            if writer.write(&mut stream).await.is_err() {
+                break;
+            }
         }
-        let now = Instant::now();
-        if now >= next_beat {
-            writer.add(Arc::clone(&beat));
-            next_beat = now + heartbeat;
-        }
-        if writer.write(&mut stream).await.is_err() {
-            break;
-        }
+        let _ = stream.flush().await;
+        let _ = stream.shutdown(Shutdown::Both);
     }
-    let _ = stream.flush().await;
-    let _ = stream.shutdown(Shutdown::Both);
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! `handle_timeout` at its `poll_timeout`, so leases expire even when nothing else
 //! happens.
 
+use std::future::Future;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -608,7 +609,12 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
             tracing::debug!(%peer, error = %e, "connection closed during the handshake");
             return;
         }
-        Ok(Ok(true)) => return jsonl::serve(shared, stream, peer, &preamble[..1]).await,
+        Ok(Ok(true)) => {
+            // The connection's own task, sized for its protocol: this one, holding the
+            // handshake's state too, ends here.
+            task::spawn(jsonl::serve(shared, stream, peer, preamble[0]));
+            return;
+        }
         Ok(Ok(false)) => {}
     }
     match frame::parse_preamble(&preamble) {
@@ -623,92 +629,129 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
             return refuse(stream, ErrorCode::Malformed, format!("{e}")).await;
         }
     }
-    let nonce = generate_nonce();
-    let (tx, rx) = shared.outgoing_queue();
-    let session = SessionId(shared.next_session.fetch_add(1, Ordering::Relaxed));
-    let (admitted, stopping) = {
-        let mut state = lock(&shared.state);
-        let stopping = shared.stopping.load(Ordering::SeqCst);
-        let full = stopping || state.conns.len() >= config.max_connections;
-        if !full {
-            let mut hello = Vec::with_capacity(PREAMBLE_LEN + 32);
-            frame::write_preamble(PROTOCOL_VERSION, &mut hello);
-            hello.extend_from_slice(&nonce);
-            let mut tx = tx.clone();
-            // The queue is empty, so the hello always fits.
-            let _ = tx.push(hello.into());
-            state.conns.insert(session, Conn { tx, stream: stream.clone(), wire: Wire::Frames });
-            let now = shared.now();
-            state.hub.handle_session_opened(now, session, SessionKind::Client, peer.ip().to_canonical().to_string());
-            shared.flush(&mut state, now);
-        }
-        (!full, stopping)
-    };
-    if stopping {
-        return refuse(stream, ErrorCode::Closing, "the hub is shutting down".into()).await;
-    }
-    if !admitted {
-        tracing::warn!(%peer, max = config.max_connections, "connection limit reached; refusing");
-        let message = format!("the hub is at its limit of {} connections; try another hub", config.max_connections);
-        return refuse(stream, ErrorCode::TooManyConnections, message).await;
-    }
-    drop(tx);
-    let heartbeat = config.core.heartbeat;
-    task::spawn(write_loop(rx, stream.clone(), heartbeat, Arc::clone(&shared.heartbeat_frame)));
+    task::spawn(serve_frames(shared, stream, reading, peer));
+}
 
-    let mut reader = FrameReader::with_max_frame(reading, config.max_frame);
-    let mut verifier = Verifier::new(nonce);
-    let mut batch = Vec::new();
-    loop {
-        // Wait for a frame, then take every other one already read (a client sends its
-        // requests back to back), verify and decode them outside the lock, and hand
-        // them all to the core under one lock: one lock per read instead of per frame.
-        let mut closing = match reader.read_frame().await {
-            Ok(Some(frame)) => {
-                batch.push(Input::of(frame, &mut verifier));
-                false
+/// A seaport-rs client's connection after its preamble: admits it as a session, starts
+/// its writer and reads its frames.
+#[allow(clippy::manual_async_fn)] // see the comment inside
+fn serve_frames(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    reading: TcpStream,
+    peer: SocketAddr,
+) -> impl Future<Output = ()> {
+    // A plain fn around an `async move` block: an `async fn` keeps its arguments twice
+    // in its future, as arguments and as locals.
+    async move {
+        let config = &shared.config;
+        let nonce = generate_nonce();
+        let (tx, rx) = shared.outgoing_queue();
+        let session = SessionId(shared.next_session.fetch_add(1, Ordering::Relaxed));
+        let (admitted, stopping) = {
+            let mut state = lock(&shared.state);
+            let stopping = shared.stopping.load(Ordering::SeqCst);
+            let full = stopping || state.conns.len() >= config.max_connections;
+            if !full {
+                let mut hello = Vec::with_capacity(PREAMBLE_LEN + 32);
+                frame::write_preamble(PROTOCOL_VERSION, &mut hello);
+                hello.extend_from_slice(&nonce);
+                let mut tx = tx.clone();
+                // The queue is empty, so the hello always fits.
+                let _ = tx.push(hello.into());
+                state.conns.insert(session, Conn { tx, stream: stream.clone(), wire: Wire::Frames });
+                let now = shared.now();
+                state.hub.handle_session_opened(
+                    now,
+                    session,
+                    SessionKind::Client,
+                    peer.ip().to_canonical().to_string(),
+                );
+                shared.flush(&mut state, now);
             }
-            Ok(None) => break,
-            // A reset or another socket error is a disconnect, not bad input: there is
-            // nobody left to tell.
-            Err(FrameError::Io(e)) => {
-                tracing::debug!(%session, %peer, error = %e, "connection error; closing");
-                break;
-            }
-            Err(e) => {
-                tracing::warn!(%session, %peer, error = %e, "bad frame; closing the connection");
-                batch.push(Input::Bad(ErrorCode::Malformed, format!("closing: {e}")));
-                true
-            }
+            (!full, stopping)
         };
-        while !closing && batch.len() < MAX_BATCH {
-            match reader.buffered_frame() {
-                Ok(Some(frame)) => batch.push(Input::of(frame, &mut verifier)),
+        if stopping {
+            return refuse(stream, ErrorCode::Closing, "the hub is shutting down".into()).await;
+        }
+        if !admitted {
+            tracing::warn!(%peer, max = config.max_connections, "connection limit reached; refusing");
+            let message = format!("the hub is at its limit of {} connections; try another hub", config.max_connections);
+            return refuse(stream, ErrorCode::TooManyConnections, message).await;
+        }
+        drop(tx);
+        task::spawn(write_loop(rx, stream.clone(), config.core.heartbeat, Arc::clone(&shared.heartbeat_frame)));
+        read_frames(&shared, reading, peer, session, nonce).await;
+    }
+}
+
+/// Feeds the core what a client sends until it closes or sends what cannot be read; then
+/// closes its session (the writer ends once the session's queue has gone).
+#[allow(clippy::manual_async_fn)] // see the comment inside
+fn read_frames(
+    shared: &Shared,
+    reading: TcpStream,
+    peer: SocketAddr,
+    session: SessionId,
+    nonce: [u8; 32],
+) -> impl Future<Output = ()> + '_ {
+    // A plain fn around an `async move` block: an `async fn` keeps its arguments twice
+    // in its future, as arguments and as locals.
+    async move {
+        let mut reader = FrameReader::with_max_frame(reading, shared.config.max_frame);
+        let mut verifier = Verifier::new(nonce);
+        let mut batch = Vec::new();
+        loop {
+            // Wait for a frame, then take every other one already read (a client sends its
+            // requests back to back), verify and decode them outside the lock, and hand
+            // them all to the core under one lock: one lock per read instead of per frame.
+            let mut closing = match reader.read_frame().await {
+                Ok(Some(frame)) => {
+                    batch.push(Input::of(frame, &mut verifier));
+                    false
+                }
                 Ok(None) => break,
+                // A reset or another socket error is a disconnect, not bad input: there is
+                // nobody left to tell.
+                Err(FrameError::Io(e)) => {
+                    tracing::debug!(%session, %peer, error = %e, "connection error; closing");
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(%session, %peer, error = %e, "bad frame; closing the connection");
                     batch.push(Input::Bad(ErrorCode::Malformed, format!("closing: {e}")));
-                    closing = true;
+                    true
+                }
+            };
+            while !closing && batch.len() < MAX_BATCH {
+                match reader.buffered_frame() {
+                    Ok(Some(frame)) => batch.push(Input::of(frame, &mut verifier)),
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(%session, %peer, error = %e, "bad frame; closing the connection");
+                        batch.push(Input::Bad(ErrorCode::Malformed, format!("closing: {e}")));
+                        closing = true;
+                    }
                 }
             }
-        }
-        shared.with_core(|hub, now| {
-            for input in batch.drain(..) {
-                match input {
-                    Input::Message(signer, message) => hub.handle_message(now, session, signer, message),
-                    Input::Bad(code, message) => hub.handle_bad_input(now, session, code, message),
+            shared.with_core(|hub, now| {
+                for input in batch.drain(..) {
+                    match input {
+                        Input::Message(signer, message) => hub.handle_message(now, session, signer, message),
+                        Input::Bad(code, message) => hub.handle_bad_input(now, session, code, message),
+                    }
                 }
+            });
+            if closing {
+                break;
             }
-        });
-        if closing {
-            break;
         }
-    }
-    let mut state = lock(&shared.state);
-    if state.conns.remove(&session).is_some() {
-        let now = shared.now();
-        state.hub.handle_session_closed(now, session);
-        shared.flush(&mut state, now);
+        let mut state = lock(&shared.state);
+        if state.conns.remove(&session).is_some() {
+            let now = shared.now();
+            state.hub.handle_session_closed(now, session);
+            shared.flush(&mut state, now);
+        }
     }
 }
 
@@ -780,19 +823,29 @@ pub(crate) fn end_session(shared: &Shared, session: SessionId) {
     }
 }
 
-async fn write_loop(rx: queue::Inbox, mut stream: TcpStream, heartbeat: Duration, heartbeat_frame: Frame) {
-    let mut writer = queue::Writer::new(rx);
-    loop {
-        // Whatever is queued goes out in one write.
-        match async_std::future::timeout(heartbeat, writer.take()).await {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(_) => writer.add(Arc::clone(&heartbeat_frame)),
+#[allow(clippy::manual_async_fn)] // see the comment inside
+fn write_loop(
+    rx: queue::Inbox,
+    mut stream: TcpStream,
+    heartbeat: Duration,
+    heartbeat_frame: Frame,
+) -> impl Future<Output = ()> {
+    // A plain fn around an `async move` block: an `async fn` keeps its arguments twice
+    // in its future, as arguments and as locals.
+    async move {
+        let mut writer = queue::Writer::new(rx);
+        loop {
+            // Whatever is queued goes out in one write.
+            match async_std::future::timeout(heartbeat, writer.take()).await {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(_) => writer.add(Arc::clone(&heartbeat_frame)),
+            }
+            if writer.write(&mut stream).await.is_err() {
+                break;
+            }
         }
-        if writer.write(&mut stream).await.is_err() {
-            break;
-        }
+        let _ = stream.flush().await;
+        let _ = stream.shutdown(Shutdown::Both);
     }
-    let _ = stream.flush().await;
-    let _ = stream.shutdown(Shutdown::Both);
 }
