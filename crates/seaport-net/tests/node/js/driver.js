@@ -27,27 +27,44 @@ ports.on('disconnect', function () { out({ event: 'disconnect' }); });
 ports.on('address', function (host) { out({ event: 'address', host: host }); });
 ports.on('synced', function () { out({ event: 'synced' }); });
 ports.on('register', function (meta, id) { out({ event: 'register', id: id, meta: meta }); });
-ports.on('free', function (meta, id) { out({ event: 'free', id: id, meta: meta || null }); });
+// Ids given up because their port was taken (see `register`): not the test's business.
+var abandoned = {};
+ports.on('free', function (meta, id) {
+    if (!abandoned[id]) out({ event: 'free', id: id, meta: meta || null });
+});
 
 var servers = [];
 
 readline.createInterface({ input: process.stdin }).on('line', function (line) {
     var c = JSON.parse(line);
     if (c.cmd === 'register') {
-        // seaport's documented flow: take the port it picks, then listen on it.
-        var meta = ports.registerMeta(c.role, c.meta || {});
-        var done = function () {
-            out({ event: 'registered', tag: c.tag, id: meta.id, port: meta.port });
-        };
-        if (c.listen) {
+        // seaport's documented flow: take the port it picks, then listen on it. seaport
+        // picks at random without looking, so the port can be one the machine already
+        // uses (another test's connection): then the service frees it and registers
+        // again, as a careful node service would, up to a few times.
+        var attempt = function (left) {
+            var meta = ports.registerMeta(c.role, JSON.parse(JSON.stringify(c.meta || {})));
+            var done = function () {
+                out({ event: 'registered', tag: c.tag, id: meta.id, port: meta.port });
+            };
+            if (!c.listen) return done();
             var server = net.createServer(function (socket) {
                 socket.end('hello from ' + c.role + '\n');
             });
-            server.on('error', function (e) { out({ event: 'error', message: String(e) }); });
-            server.listen(meta.port, done);
-            servers.push(server);
-        }
-        else done();
+            server.on('error', function (e) {
+                if (e.code === 'EADDRINUSE' && left > 0) {
+                    abandoned[meta.id] = true;
+                    ports.free(meta.id);
+                    return attempt(left - 1);
+                }
+                out({ event: 'error', message: String(e) });
+            });
+            server.listen(meta.port, function () {
+                servers.push(server);
+                done();
+            });
+        };
+        attempt(5);
     }
     else if (c.cmd === 'free') {
         ports.free(c.id);
