@@ -734,6 +734,10 @@ fn read_frames(
                     }
                 }
             }
+            // A full batch says more is coming: its room is kept for the next. Otherwise
+            // it goes, or every idle connection would hold its last batch's peak (800
+            // bytes for one message, some 13 KiB for 64).
+            let burst = batch.len() >= MAX_BATCH;
             shared.with_core(|hub, now| {
                 for input in batch.drain(..) {
                     match input {
@@ -742,6 +746,9 @@ fn read_frames(
                     }
                 }
             });
+            if !burst {
+                batch = Vec::new();
+            }
             if closing {
                 break;
             }
