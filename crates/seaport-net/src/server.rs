@@ -734,10 +734,10 @@ fn read_frames(
                     }
                 }
             }
-            // A full batch says more is coming: its room is kept for the next. Otherwise
-            // it goes, or every idle connection would hold its last batch's peak (800
-            // bytes for one message, some 13 KiB for 64).
-            let burst = batch.len() >= MAX_BATCH;
+            // A full batch with more bytes already read is a burst going on: its room is
+            // kept for the next. Otherwise it goes, or every idle connection would hold
+            // its last batch's peak (800 bytes for one message, some 13 KiB for 64).
+            let burst = batch.len() >= MAX_BATCH && !reader.buffered().is_empty();
             shared.with_core(|hub, now| {
                 for input in batch.drain(..) {
                     match input {
