@@ -25,7 +25,7 @@ use seaport_core::{
     Timestamp,
 };
 
-use crate::auth::{generate_nonce, KeyPair, PublicKey, Signer, Verifier};
+use crate::auth::{generate_nonce, KeyPair, PublicKey, Signer, Verifier, NONCE_LEN};
 use crate::connection::FrameReader;
 use crate::error::FrameError;
 use crate::frame::{self, encode_unsigned, PREAMBLE_LEN, PROTOCOL_VERSION};
@@ -693,7 +693,7 @@ fn read_frames(
     reading: TcpStream,
     peer: SocketAddr,
     session: SessionId,
-    nonce: [u8; 32],
+    nonce: [u8; NONCE_LEN],
 ) -> impl Future<Output = ()> + '_ {
     // A plain fn around an `async move` block: an `async fn` keeps its arguments twice
     // in its future, as arguments and as locals.
@@ -753,12 +753,7 @@ fn read_frames(
                 break;
             }
         }
-        let mut state = lock(&shared.state);
-        if state.conns.remove(&session).is_some() {
-            let now = shared.now();
-            state.hub.handle_session_closed(now, session);
-            shared.flush(&mut state, now);
-        }
+        end_session(shared, session);
     }
 }
 
