@@ -51,12 +51,18 @@ impl Default for PortCounts {
     }
 }
 
+/// Where `port` is in the bitmap: its word, and its bit in that word.
+fn bit_of(port: u16) -> (usize, u64) {
+    (usize::from(port >> 6), 1 << (port & 63))
+}
+
 impl PortCounts {
     fn contains(&self, port: u16) -> bool {
         match self {
             PortCounts::Few(counts) => counts.contains_key(&port),
             PortCounts::Many { bits, .. } => {
-                bits.get(usize::from(port >> 6)).is_some_and(|w| w & (1 << (port & 63)) != 0)
+                let (word, bit) = bit_of(port);
+                bits.get(word).is_some_and(|w| w & bit != 0)
             }
         }
     }
@@ -76,8 +82,9 @@ impl PortCounts {
                     let mut bits = vec![0u64; 1 << 10].into_boxed_slice();
                     let mut extra = BTreeMap::new();
                     for (&port, &count) in counts.iter() {
-                        if let Some(word) = bits.get_mut(usize::from(port >> 6)) {
-                            *word |= 1 << (port & 63);
+                        let (word, bit) = bit_of(port);
+                        if let Some(word) = bits.get_mut(word) {
+                            *word |= bit;
                         }
                         if count > 1 {
                             extra.insert(port, count - 1);
@@ -87,8 +94,8 @@ impl PortCounts {
                 }
             }
             PortCounts::Many { bits, extra, len } => {
-                let Some(word) = bits.get_mut(usize::from(port >> 6)) else { return };
-                let bit = 1 << (port & 63);
+                let (word, bit) = bit_of(port);
+                let Some(word) = bits.get_mut(word) else { return };
                 if *word & bit != 0 {
                     *extra.entry(port).or_insert(0) += 1;
                 } else {
@@ -119,8 +126,8 @@ impl PortCounts {
                     }
                     return false;
                 }
-                let Some(word) = bits.get_mut(usize::from(port >> 6)) else { return false };
-                let bit = 1 << (port & 63);
+                let (word, bit) = bit_of(port);
+                let Some(word) = bits.get_mut(word) else { return false };
                 if *word & bit == 0 {
                     return false;
                 }
