@@ -356,6 +356,25 @@ pub async fn next_change(rx: &mut mpsc::UnboundedReceiver<Change>) -> Change {
     within("the next change on a watch stream", rx.next()).await.expect("the watch stream ended")
 }
 
+/// Waits until the hub of `client` holds the record `id` of `role`. A node driver's
+/// `registered` event can reach the test before its register reaches the hub, and so
+/// before the free of a port the driver gave up (see driver.js), which goes first.
+pub async fn until_registered(client: &Client, role: &str, id: &str) {
+    // A watch's stream holds what changes after it; the query, what was there before.
+    let mut changes = within("a watch", client.watch(role)).await.expect("a watch");
+    let held = within("a query", client.query(role)).await.expect("a query");
+    if held.iter().any(|record| record.id.as_str() == id) {
+        return;
+    }
+    loop {
+        if let Change::Register(record) = next_change(&mut changes).await {
+            if record.id.as_str() == id {
+                return;
+            }
+        }
+    }
+}
+
 /// A short summary of a change: `+id`, `~id` or `-id`.
 pub fn summary(change: &Change) -> String {
     match change {

@@ -24,6 +24,7 @@ async fn a_node_service_is_found_by_rust_clients() {
         let (id, port) = node.register("web@1.2.3", meta.clone(), true).await;
 
         let user = client(&addr);
+        until_registered(&user, "web", &id).await;
         let found = within("a rust get of web@1.2.x", user.get("web@1.2.x")).await.unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
         let record = &found[0];

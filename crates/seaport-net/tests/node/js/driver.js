@@ -64,7 +64,11 @@ readline.createInterface({ input: process.stdin }).on('line', function (line) {
                 done();
             });
         };
-        attempt(5);
+        // Until the hub has told seaport this host's address, registerMeta holds the
+        // register back while a free goes out at once: a port given up then would be
+        // registered after its free and stay. Start once the address is known.
+        if (ports._host) attempt(5);
+        else ports.once('address', function () { attempt(5); });
     }
     else if (c.cmd === 'free') {
         ports.free(c.id);
