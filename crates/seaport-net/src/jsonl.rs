@@ -30,7 +30,6 @@
 //! The hub sends `["heartbeat"]` at its heartbeat interval whatever else it sends, because a
 //! node client counts only heartbeat lines when it decides the hub is gone.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -39,9 +38,15 @@ use std::time::{Duration, Instant};
 use async_std::net::TcpStream;
 use futures::{AsyncRead, AsyncWriteExt};
 use seaport_core::{
-    Change, ClientMessage, HubMessage, Meta, PortRequest, Record, Registration, SessionId, SubscriptionId, Value,
+    Change, ClientMessage, HubMessage, Meta, PortRequest, Record, RecordId, Registration, SessionId, SubscriptionId,
+    Value,
 };
 use serde_json::{Map, Value as Json};
+
+mod echo;
+
+use echo::Echoes;
+pub(crate) use echo::FreeLog;
 
 use crate::scratch::{Unread, READ_LEN};
 use crate::server::{self, Shared};
@@ -226,16 +231,11 @@ fn push_register(out: &mut Vec<u8>, record: &Record) {
     push_line(out, &("register", record.id.as_str(), node_meta(record)));
 }
 
-/// The state of one node session shared between its reader and the hub's output routing.
-///
-/// A node client sends every free it is told about back to the hub (for a record it
-/// knew), and a node hub ignores the echo once the record is gone. Here a record may be
-/// registered again under the same id (a reconnecting client) before the echo arrives, so
-/// the echo must not reach the core: the frees sent to the client are counted per id, and
-/// the client's frees of those ids are taken as their echoes.
+/// The state of one node session shared between its reader and the hub's output routing:
+/// which of the client's frees are echoes of the hub's ([`echo`]).
 #[derive(Debug, Default)]
 pub(crate) struct NodeSession {
-    echoes: Mutex<HashMap<String, u32>>,
+    echoes: Mutex<Echoes>,
 }
 
 /// The session owning the record of `message` when it is a `Register` change: node
@@ -247,16 +247,12 @@ pub(crate) fn register_owner(message: &HubMessage, hub: &seaport_core::Hub) -> O
     }
 }
 
-/// Beyond this many awaited echoes the count is reset (a client that does not echo).
-const MAX_ECHOES: usize = 65_536;
-
 impl NodeSession {
     /// Whether `message`, addressed to this session, goes on the wire. Answers to requests
     /// do not (node has none; refusals are logged here instead), nor does the echo of the
-    /// session's own registrations (a node hub does not echo them either). A free that
-    /// goes out is counted as an awaited echo. `owner` is the session owning the record
-    /// of a `Register` change, looked up once per change by [`register_owner`] rather
-    /// than once per recipient.
+    /// session's own registrations (a node hub does not echo them either). `owner` is the
+    /// session owning the record of a `Register` change, looked up once per change by
+    /// [`register_owner`] rather than once per recipient.
     pub(crate) fn should_send(&self, message: &HubMessage, session: SessionId, owner: Option<SessionId>) -> bool {
         match message {
             HubMessage::Rejected { code, message, .. } => {
@@ -266,33 +262,23 @@ impl NodeSession {
             HubMessage::Registered { .. } | HubMessage::Updated { .. } | HubMessage::Done { .. } => false,
             // Only this session can register a record it owns: the change is its own echo.
             HubMessage::Change { change: Change::Register(_), .. } => owner != Some(session),
-            HubMessage::Change { change: Change::Free(record), .. } => {
-                self.expect_echo(record.id.as_str());
-                true
-            }
             _ => true,
         }
     }
 
-    fn expect_echo(&self, id: &str) {
-        let mut echoes = server::lock(&self.echoes);
-        if echoes.len() >= MAX_ECHOES {
-            echoes.clear();
-        }
-        *echoes.entry(id.to_string()).or_default() += 1;
+    /// Starts the session's count of echoes where `log` ends now.
+    pub(crate) fn start(&self, log: &FreeLog) {
+        server::lock(&self.echoes).start(log);
     }
 
-    /// Whether a free of `id` from the client is the echo of one the hub sent it.
-    fn take_echo(&self, id: &str) -> bool {
-        let mut echoes = server::lock(&self.echoes);
-        match echoes.get_mut(id) {
-            Some(n) if *n > 1 => {
-                *n -= 1;
-                true
-            }
-            Some(_) => echoes.remove(id).is_some(),
-            None => false,
-        }
+    /// The first place of the log of frees this client may still echo.
+    pub(crate) fn oldest_echo(&self) -> u64 {
+        server::lock(&self.echoes).oldest()
+    }
+
+    /// The free at `place` of the log of frees went out to this client.
+    pub(crate) fn sent_free(&self, place: u64, id: &RecordId) {
+        server::lock(&self.echoes).sent(place, id);
     }
 }
 
@@ -448,25 +434,28 @@ fn read_lines(
                         }
                     }
                 }
-                Line::Free { id } if node.take_echo(&id) => {
-                    tracing::trace!(%session, %id, "a node client's echo of a free");
-                    ClientMessage::Heartbeat
-                }
                 Line::Free { id } => {
-                    let freed = shared.with_core(|hub, now| {
+                    shared.with_json_lines_core(|hub, frees, now| {
+                        let mut echoes = server::lock(&node.echoes);
+                        if echoes.take(frees, &id) {
+                            tracing::trace!(%session, %id, "a node client's echo of a free");
+                            drop(echoes);
+                            hub.handle_message(now, session, None, ClientMessage::Heartbeat);
+                            return;
+                        }
                         // Node ignores frees of records it does not know; so does this hub, quietly.
                         if hub.registry().get(&id).is_none() {
                             tracing::debug!(%session, %id, "a node client freed an unknown record");
+                            drop(echoes);
                             hub.handle_message(now, session, None, ClientMessage::Heartbeat);
-                            return false;
+                            return;
                         }
+                        // The client dropped the record itself: it will not echo the hub's free.
+                        echoes.freeing(RecordId::new(&id).ok());
+                        drop(echoes);
                         hub.handle_message(now, session, None, ClientMessage::Free { request, id: id.clone() });
-                        hub.registry().get(&id).is_none()
                     });
-                    // The client dropped the record itself: it will not echo the hub's free.
-                    if freed {
-                        node.take_echo(&id);
-                    }
+                    server::lock(&node.echoes).freeing(None);
                     continue;
                 }
                 Line::Heartbeat => ClientMessage::Heartbeat,
@@ -487,7 +476,11 @@ fn read_lines(
                 if let Some(id) = remembered.filter(|id| hub.registry().get(id).is_none()) {
                     let mut line = Vec::new();
                     push_line(&mut line, &("free", id.as_str()));
-                    node.expect_echo(&id);
+                    // An id that is not a valid one cannot be registered again, so its
+                    // echo cannot free anything: nothing to wait for.
+                    if let Ok(id) = RecordId::new(&id) {
+                        server::lock(&node.echoes).sent_alone(&id);
+                    }
                     let _ = tx.push(line.into());
                 }
             });

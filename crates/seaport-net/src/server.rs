@@ -21,8 +21,8 @@ use futures::channel::mpsc;
 use futures::{AsyncReadExt, AsyncWriteExt, FutureExt, StreamExt};
 use rustc_hash::FxHashMap;
 use seaport_core::{
-    ClientMessage, CloseReason, ErrorCode, Event, HubMessage, KeyId, Record, RegistryError, SessionId, SessionKind,
-    Timestamp,
+    Change, ClientMessage, CloseReason, ErrorCode, Event, HubMessage, KeyId, Record, RegistryError, SessionId,
+    SessionKind, Timestamp,
 };
 
 use crate::auth::{generate_nonce, KeyPair, PublicKey, Signer, Verifier, NONCE_LEN};
@@ -123,6 +123,8 @@ struct State {
     hub: seaport_core::Hub,
     conns: FxHashMap<SessionId, Conn>,
     watchers: Vec<mpsc::Sender<Event>>,
+    /// The frees sent to the node seaport connections, for telling their echoes.
+    frees: jsonl::FreeLog,
 }
 
 pub(crate) struct Shared {
@@ -192,6 +194,7 @@ impl Hub {
                 hub: seaport_core::Hub::new(core),
                 conns: FxHashMap::default(),
                 watchers: Vec::new(),
+                frees: jsonl::FreeLog::default(),
             }),
             start: Instant::now(),
             config,
@@ -347,6 +350,20 @@ impl Shared {
         result
     }
 
+    /// [`with_core`](Self::with_core) for a node connection's reader, which also reads the
+    /// log of the frees node connections were sent.
+    pub(crate) fn with_json_lines_core<R>(
+        &self,
+        f: impl FnOnce(&mut seaport_core::Hub, &jsonl::FreeLog, Timestamp) -> R,
+    ) -> R {
+        let mut state = lock(&self.state);
+        let now = self.now();
+        let state = &mut *state;
+        let result = f(&mut state.hub, &state.frees, now);
+        self.flush(state, now);
+        result
+    }
+
     fn flush(&self, state: &mut State, now: Timestamp) {
         loop {
             let mut too_slow = Vec::new();
@@ -357,6 +374,7 @@ impl Shared {
                 let mut lines: Option<Option<(usize, u64)>> = None;
                 let mut lines_queued = 0;
                 let mut owner = None;
+                let mut free_place = None;
                 for session in transmit.to {
                     let Some(conn) = state.conns.get_mut(&session) else { continue };
                     let pushed = match &mut conn.wire {
@@ -369,6 +387,10 @@ impl Shared {
                                 *owner.get_or_insert_with(|| jsonl::register_owner(&transmit.message, &state.hub));
                             if !node.should_send(&transmit.message, session, owner) {
                                 continue;
+                            }
+                            if let HubMessage::Change { change: Change::Free(record), .. } = &transmit.message {
+                                let place = *free_place.get_or_insert_with(|| state.frees.push(record.id.clone()));
+                                node.sent_free(place, &record.id);
                             }
                             let entry = lines.get_or_insert_with(|| {
                                 self.lines.append_with(|out| jsonl::encode_into(&transmit.message, out))
@@ -392,6 +414,14 @@ impl Shared {
                 if let Some(Some((_, seq))) = lines {
                     self.lines.queued(seq, lines_queued);
                 }
+            }
+            if state.frees.wants_trim() {
+                let oldest = state.conns.values().filter_map(|conn| match &conn.wire {
+                    Wire::JsonLines(node) => Some(node.oldest_echo()),
+                    _ => None,
+                });
+                let end = state.frees.end();
+                state.frees.trim(oldest.fold(end, u64::min));
             }
             let mut closed = Vec::new();
             while let Some(event) = state.hub.poll_event() {
@@ -803,6 +833,8 @@ pub(crate) fn open_json_lines_session(
     if shared.stopping.load(Ordering::SeqCst) || state.conns.len() >= shared.config.max_connections {
         return None;
     }
+    // Every free from here on goes out to this session as to every node session.
+    node.start(&state.frees);
     state.conns.insert(session, Conn { tx: tx.clone(), stream: stream.clone(), wire: Wire::JsonLines(node) });
     let now = shared.now();
     // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; node clients compare hosts

@@ -173,6 +173,28 @@ async fn a_late_echo_of_a_free_does_not_free_the_record_registered_again() {
 }
 
 #[async_std::test]
+async fn a_node_clients_own_frees_are_not_taken_for_echoes() {
+    with_deadline(async {
+        let (hub, addr) = start_hub(HubConfig::default()).await;
+        let mut raw = Lines::connect(&addr).await;
+        raw.send(b"[\"synced\"]\n").await;
+        assert!(greeting(&mut raw).await.is_empty());
+        // The hub sends a free on to every node client, the one that freed the record
+        // too, which does not echo it (it dropped the record itself): each of its frees
+        // is meant, however often it registers the same id again.
+        for round in 0..3 {
+            raw.send(b"[\"register\",\"x\",{\"role\":\"svc\",\"port\":7}]\n").await;
+            wait_until("the hub to hold x", || hub_ids(&hub) == vec!["x".to_string()]).await;
+            raw.send(b"[\"free\",\"x\"]\n").await;
+            assert_eq!(raw.next_command("free").await, json!(["free", "x"]), "round {round}");
+            wait_until("x to be freed", || hub_ids(&hub).is_empty()).await;
+        }
+        hub.shutdown().await;
+    })
+    .await;
+}
+
+#[async_std::test]
 async fn re_announced_records_from_a_node_hub_era_keep_their_owner_host() {
     with_deadline(async {
         let (hub, addr) = start_hub(HubConfig::default()).await;
