@@ -10,6 +10,9 @@
 //            restart: CLIENTS clients with one record each; SIGKILL the hub, start it
 //            again on the same port, and time until a fresh watcher there has every
 //            record with its port.
+//            leave: as load, then every registering client leaves at once (their
+//            process SIGKILLed); time until the watcher has seen every record freed,
+//            and the hub's peak and RSS after.
 //   BOUND_S  bound on the run: past it, the report says what was reached.
 //   HUB_COMMAND  the hub to start; `{PORT}` is replaced by the port (0 the first time).
 //            It must print `seaport listening on HOST:PORT`.
@@ -198,6 +201,21 @@ function orchestrate() {
                         result.hub_peak_kib = stats(hub.pid).peak;
                         finish();
                     }, HOLD);
+                } else if (mode === 'leave') {
+                    // Every registering client gone at once (their process killed): time
+                    // until the watcher has seen every record freed, and the hub's peak.
+                    result.hub_peak_before_leave_kib = stats(hub.pid).peak;
+                    var killed = now();
+                    clientsChild.kill('SIGKILL');
+                    var poll = setInterval(function () {
+                        if (frees < total) return;
+                        clearInterval(poll);
+                        var after = stats(hub.pid);
+                        result.left_s = (now() - killed) / 1000;
+                        result.hub_peak_kib = after.peak;
+                        result.hub_rss_after_leave_kib = after.rss;
+                        finish();
+                    }, 20);
                 } else restart(port, watcher);
             }
         });
