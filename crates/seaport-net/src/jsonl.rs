@@ -282,6 +282,25 @@ impl NodeSession {
     }
 }
 
+/// The most bytes of lines a snapshot's writer encodes at a time.
+const LAZY_PART: usize = 16 * 1024;
+
+/// The `register` lines of a snapshot's `records`, encoded by the connection's writer a
+/// part at a time ([`server::queue::Outbox::push_lazy`]).
+pub(crate) fn lazy_lines(records: Arc<[Arc<Record>]>) -> server::queue::Encode {
+    let mut next = 0;
+    Box::new(move |out: &mut Vec<u8>| {
+        while let Some(record) = records.get(next) {
+            if out.len() >= LAZY_PART {
+                return true;
+            }
+            push_register(out, record);
+            next += 1;
+        }
+        false
+    })
+}
+
 /// Appends the lines for `message` to `out` (none for messages node has no equivalent
 /// for).
 pub(crate) fn encode_into(message: &HubMessage, out: &mut Vec<u8>) {

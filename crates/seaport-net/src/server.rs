@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use async_std::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -22,7 +22,7 @@ use futures::{AsyncReadExt, AsyncWriteExt, FutureExt, StreamExt};
 use rustc_hash::FxHashMap;
 use seaport_core::{
     Change, ClientMessage, CloseReason, ErrorCode, Event, HubMessage, KeyId, Record, RegistryError, SessionId,
-    SessionKind, Timestamp,
+    SessionKind, SubscriptionId, Timestamp,
 };
 
 use crate::auth::{generate_nonce, KeyPair, PublicKey, Signer, Verifier, NONCE_LEN};
@@ -125,6 +125,8 @@ struct State {
     watchers: Vec<mpsc::Sender<Event>>,
     /// The frees sent to the node seaport connections, for telling their echoes.
     frees: jsonl::FreeLog,
+    /// The records of snapshots waiting in queues, shared by equal ones.
+    snapshots: SnapshotShare,
 }
 
 pub(crate) struct Shared {
@@ -195,6 +197,7 @@ impl Hub {
                 conns: FxHashMap::default(),
                 watchers: Vec::new(),
                 frees: jsonl::FreeLog::default(),
+                snapshots: SnapshotShare::default(),
             }),
             start: Instant::now(),
             config,
@@ -392,20 +395,34 @@ impl Shared {
                                 let place = *free_place.get_or_insert_with(|| state.frees.push(record.id.clone()));
                                 node.sent_free(place, &record.id);
                             }
-                            let entry = lines.get_or_insert_with(|| {
-                                self.lines.append_with(|out| jsonl::encode_into(&transmit.message, out))
-                            });
-                            let Some((len, seq)) = *entry else { continue };
-                            let pushed = conn.tx.push_shared(seq, len);
-                            lines_queued += usize::from(pushed);
-                            pushed
+                            if let HubMessage::Snapshot { records, .. } = &transmit.message {
+                                let estimate = snapshot_estimate(records);
+                                conn.tx.push_lazy(estimate, jsonl::lazy_lines(state.snapshots.share(records)))
+                            } else {
+                                let entry = lines.get_or_insert_with(|| {
+                                    self.lines.append_with(|out| jsonl::encode_into(&transmit.message, out))
+                                });
+                                let Some((len, seq)) = *entry else { continue };
+                                let pushed = conn.tx.push_shared(seq, len);
+                                lines_queued += usize::from(pushed);
+                                pushed
+                            }
                         }
-                        Wire::Frames => {
-                            let Some(bytes) = frame.get_or_insert_with(|| encode_frame(&transmit.message)) else {
-                                continue;
-                            };
-                            conn.tx.push(Arc::clone(bytes))
-                        }
+                        Wire::Frames => match &transmit.message {
+                            // A snapshot is addressed to one session: encoded when its writer
+                            // comes to it, so a herd of new subscribers does not hold a copy each.
+                            HubMessage::Snapshot { subscription, records } => {
+                                let estimate = snapshot_estimate(records);
+                                conn.tx
+                                    .push_lazy(estimate, lazy_snapshot(*subscription, state.snapshots.share(records)))
+                            }
+                            message => {
+                                let Some(bytes) = frame.get_or_insert_with(|| encode_frame(message)) else {
+                                    continue;
+                                };
+                                conn.tx.push(Arc::clone(bytes))
+                            }
+                        },
                     };
                     if !pushed {
                         too_slow.push(session);
@@ -453,6 +470,53 @@ impl Shared {
                 }
             }
         }
+    }
+}
+
+/// About the bytes a snapshot of `records` takes, for the bound of a connection's queue.
+fn snapshot_estimate(records: &[Arc<Record>]) -> usize {
+    records.iter().map(|r| r.encoded_size_estimate()).sum()
+}
+
+/// A snapshot's frame, encoded by the connection's writer ([`queue::Outbox::push_lazy`]).
+fn lazy_snapshot(subscription: SubscriptionId, records: Arc<[Arc<Record>]>) -> queue::Encode {
+    Box::new(move |out: &mut Vec<u8>| {
+        let message = HubMessage::Snapshot { subscription, records: records.to_vec() };
+        if let Err(e) = encode_unsigned(&message, out) {
+            tracing::error!(error = %e, "cannot encode a hub message; dropped");
+            out.clear();
+        }
+        false
+    })
+}
+
+/// The records of the snapshots still waiting in connections' queues, so that equal
+/// snapshots share one list: subscribers that come one after another with no change in
+/// between (a herd of them, after a hub restarts or a peer fails) are sent the same
+/// records. A list goes once no queue holds it.
+#[derive(Default)]
+struct SnapshotShare {
+    /// By the address of the list's first record and its length.
+    lists: FxHashMap<(usize, usize), Weak<[Arc<Record>]>>,
+    /// When there are this many, the lists no queue holds any more are dropped.
+    prune_at: usize,
+}
+
+impl SnapshotShare {
+    /// `records` as a list shared with an equal snapshot still waiting, or a new one.
+    fn share(&mut self, records: &[Arc<Record>]) -> Arc<[Arc<Record>]> {
+        let key = (records.first().map_or(0, |r| Arc::as_ptr(r) as usize), records.len());
+        let same = |list: &Arc<[Arc<Record>]>| list.iter().zip(records).all(|(a, b)| Arc::ptr_eq(a, b));
+        if let Some(list) = self.lists.get(&key).and_then(Weak::upgrade).filter(same) {
+            return list;
+        }
+        if self.lists.len() >= self.prune_at {
+            self.lists.retain(|_, list| list.strong_count() > 0);
+            self.prune_at = (2 * self.lists.len()).max(64);
+        }
+        let list: Arc<[Arc<Record>]> = records.into();
+        self.lists.insert(key, Arc::downgrade(&list));
+        list
     }
 }
 

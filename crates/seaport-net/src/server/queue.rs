@@ -66,14 +66,24 @@ impl Piece {
     }
 }
 
-/// One entry of a queue: a frame of its own, or a run of consecutive entries of the
-/// [`SharedLog`] it draws on.
+/// Bytes the writer makes when it comes to them: appends the next part to the buffer and
+/// says whether more is to come ([`Outbox::push_lazy`]).
+pub(crate) type Encode = Box<dyn FnMut(&mut Vec<u8>) -> bool + Send>;
+
+/// One entry of a queue: a frame of its own, a run of consecutive entries of the
+/// [`SharedLog`] it draws on, or a message encoded only when the writer comes to it.
 enum Slot {
     Frame(Frame),
     /// Log entries `from..to`.
     Shared {
         from: u64,
         to: u64,
+    },
+    /// The bytes `encode` makes, `held` of them (as estimated) still counted against the
+    /// queue's bound.
+    Lazy {
+        encode: Encode,
+        held: usize,
     },
 }
 
@@ -314,6 +324,15 @@ impl Outbox {
         })
     }
 
+    /// Queues a message that the writer encodes when it comes to it, a part at a time
+    /// (`encode`), about `estimate` bytes in all; `false` when the queue is full (or its
+    /// writer is gone). A snapshot waits as its records, not as their bytes: a thousand
+    /// node clients connecting at once to a hub of 10 000 records held a copy of every
+    /// record's line each, 110 bytes a record, until their sockets took it.
+    pub(crate) fn push_lazy(&mut self, estimate: usize, encode: Encode) -> bool {
+        self.push_slot(estimate, |slots| slots.push_back(Slot::Lazy { encode, held: estimate }))
+    }
+
     fn push_slot(&mut self, len: usize, put: impl FnOnce(&mut VecDeque<Slot>)) -> bool {
         let waker = {
             let mut state = self.queue.lock();
@@ -369,17 +388,23 @@ impl Inbox {
     /// consecutive lines of one chunk of the shared log come as one piece. `false` once
     /// every sender is gone and nothing is left.
     pub(crate) async fn fill(&mut self, out: &mut VecDeque<Piece>) -> bool {
-        poll_fn(|cx| {
+        let taken = poll_fn(|cx| {
             let mut state = self.queue.lock();
             if state.slots.is_empty() {
                 if state.senders == 0 {
-                    return Poll::Ready(false);
+                    return Poll::Ready(Taken::Nothing);
                 }
                 match &state.waker {
                     Some(waker) if waker.will_wake(cx.waker()) => {}
                     _ => state.waker = Some(cx.waker().clone()),
                 }
                 return Poll::Pending;
+            }
+            // A message to encode, first: encoded outside the lock, which the hub takes to push.
+            if let Some(Slot::Lazy { .. }) = state.slots.front() {
+                if let Some(Slot::Lazy { encode, held }) = state.slots.pop_front() {
+                    return Poll::Ready(Taken::Lazy(encode, held));
+                }
             }
             let state = &mut *state;
             let mut log = None;
@@ -430,6 +455,8 @@ impl Inbox {
                         log.release(start, *from);
                         state.slots.pop_front();
                     }
+                    // Taken on its own, by the next call.
+                    Slot::Lazy { .. } => break,
                 }
             }
             state.messages = state.messages.saturating_sub(count);
@@ -437,10 +464,41 @@ impl Inbox {
             if state.slots.is_empty() && state.slots.capacity() > KEEP_SLOTS {
                 state.slots.shrink_to(KEEP_SLOTS);
             }
-            Poll::Ready(true)
+            Poll::Ready(Taken::Pieces)
         })
-        .await
+        .await;
+        match taken {
+            Taken::Nothing => false,
+            Taken::Pieces => true,
+            Taken::Lazy(mut encode, held) => {
+                let mut bytes = Vec::new();
+                let more = encode(&mut bytes);
+                let done = if more { bytes.len().min(held) } else { held };
+                let mut state = self.queue.lock();
+                state.bytes = state.bytes.saturating_sub(done);
+                if more {
+                    state.slots.push_front(Slot::Lazy { encode, held: held - done });
+                } else {
+                    state.messages = state.messages.saturating_sub(1);
+                }
+                drop(state);
+                if !bytes.is_empty() {
+                    out.push_back(Piece::whole(bytes.into()));
+                }
+                true
+            }
+        }
     }
+}
+
+/// What [`Inbox::fill`] took.
+enum Taken {
+    /// Nothing, and nothing will come.
+    Nothing,
+    /// Pieces, into its `out`.
+    Pieces,
+    /// A message to encode (the next part of it), and the bytes it still counts for.
+    Lazy(Encode, usize),
 }
 
 impl Drop for Inbox {
@@ -623,6 +681,50 @@ mod tests {
         let (mut out, _inbox) = channel(2, 1000);
         let accepted = (0..10).take_while(|_| out.push(frame(1))).count();
         assert_eq!(accepted, 2, "over the messages");
+    }
+
+    /// An [`Encode`] of `parts` parts of `len` bytes each, the first byte of each its index.
+    fn parts(parts: u8, len: usize) -> Encode {
+        let mut next = 0;
+        Box::new(move |out: &mut Vec<u8>| {
+            out.push(next);
+            out.extend(std::iter::repeat_n(0, len - 1));
+            next += 1;
+            next < parts
+        })
+    }
+
+    #[test]
+    fn a_lazy_message_is_encoded_part_by_part_in_its_place() {
+        let (mut out, mut inbox) = channel(8, 1000);
+        assert!(out.push(frame(10)));
+        assert!(out.push_lazy(300, parts(3, 100)));
+        assert!(out.push(frame(20)));
+        assert!(!out.push_lazy(700, parts(1, 1)), "its estimate counts against the bound");
+        assert_eq!(filled(&mut inbox), Some(vec![10]), "what comes before it first");
+        assert_eq!(filled(&mut inbox), Some(vec![100]));
+        assert!(!out.push(frame(781)), "the parts not taken yet still count (200 of 1 000 bytes)");
+        assert!(out.push(frame(780)));
+        assert_eq!(filled(&mut inbox), Some(vec![100]));
+        assert_eq!(filled(&mut inbox), Some(vec![100]), "the last part");
+        assert_eq!(filled(&mut inbox), Some(vec![20, 780]), "then what came after it");
+        let state = inbox.queue.lock();
+        assert_eq!((state.messages, state.bytes), (0, 0), "nothing counted once all is taken");
+    }
+
+    #[test]
+    fn a_lazy_message_is_written_whole_and_in_order() {
+        let (mut out, inbox) = channel(8, usize::MAX);
+        assert!(out.push(vec![9u8; 2].into()));
+        assert!(out.push_lazy(30, parts(3, 2)));
+        assert!(out.push(vec![8u8; 1].into()));
+        drop(out);
+        let mut writer = Writer::new(inbox);
+        let mut sink = Vec::new();
+        while block_on(writer.take()) {
+            assert!(block_on(writer.write(&mut sink)).is_ok());
+        }
+        assert_eq!(sink, [9, 9, 0, 0, 1, 0, 2, 0, 8]);
     }
 
     #[test]

@@ -31,3 +31,41 @@ fn the_listen_backlog_holds_a_herd_of_connections() {
     let addr = raised.local_addr().expect("the listener's address");
     assert_eq!(queued_connections(addr, herd), herd);
 }
+
+fn record(id: &str) -> Arc<Record> {
+    Arc::new(Record {
+        id: seaport_core::RecordId::new(id).expect("a valid id"),
+        role: seaport_core::Role::new("web").expect("a valid role"),
+        version: None,
+        host: "10.0.0.1".into(),
+        port: 80,
+        meta: seaport_core::Meta::new(),
+        origin: seaport_core::HubId(1),
+        incarnation: 1,
+    })
+}
+
+#[test]
+fn equal_snapshots_waiting_share_one_list_of_records() {
+    let (a, b) = (record("a"), record("b"));
+    let mut share = SnapshotShare::default();
+    let first = share.share(&[Arc::clone(&a), Arc::clone(&b)]);
+    let again = share.share(&[Arc::clone(&a), Arc::clone(&b)]);
+    assert!(Arc::ptr_eq(&first, &again), "the same records in the same order: one list");
+    let other = share.share(&[Arc::clone(&b), Arc::clone(&a)]);
+    assert!(!Arc::ptr_eq(&first, &other), "another order is another snapshot");
+    // A record registered again is another record, even under the same id.
+    let changed = share.share(&[Arc::clone(&a), record("b")]);
+    assert!(!Arc::ptr_eq(&first, &changed));
+    // Once no queue holds a list, it goes.
+    drop((first, again));
+    let after = share.share(&[Arc::clone(&a), Arc::clone(&b)]);
+    assert_eq!(after.len(), 2);
+    for i in 0..100 {
+        drop(share.share(&[record(&format!("r{i}"))]));
+    }
+    assert!(share.lists.len() < 100, "the lists nobody holds are dropped");
+    let kept = share.share(&[Arc::clone(&a), Arc::clone(&b)]);
+    assert!(Arc::ptr_eq(&kept, &after), "a list still held is kept");
+    drop((other, changed));
+}
