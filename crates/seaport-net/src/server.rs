@@ -9,6 +9,7 @@
 //! `handle_timeout` at its `poll_timeout`, so leases expire even when nothing else
 //! happens.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -368,8 +369,13 @@ impl Shared {
     }
 
     fn flush(&self, state: &mut State, now: Timestamp) {
+        // Connections dropped as too slow (or whose writer is gone), whose sessions the core
+        // is still to close: one at a time, each followed by sending what closing it fanned
+        // out. (All at once, a thousand node clients gone together had every one of their
+        // frees waiting at the same time, each with its list of a thousand recipients:
+        // over 100 MB for a moment.)
+        let mut closing = VecDeque::new();
         loop {
-            let mut too_slow = Vec::new();
             while let Some(transmit) = state.hub.poll_outgoing() {
                 // Encoded once per wire format, when the first recipient needs it; the
                 // node lines go into the shared log once, as entry `seq`.
@@ -424,8 +430,13 @@ impl Shared {
                             }
                         },
                     };
+                    // Dropped at once: nothing more is queued for it.
                     if !pushed {
-                        too_slow.push(session);
+                        if let Some(conn) = state.conns.remove(&session) {
+                            tracing::warn!(%session, messages = self.config.outgoing_queue, bytes = self.config.outgoing_bytes, "connection too slow to read its messages; dropping it");
+                            let _ = conn.stream.shutdown(Shutdown::Both);
+                            closing.push_back(session);
+                        }
                     }
                 }
                 if let Some(Some((_, seq))) = lines {
@@ -457,18 +468,8 @@ impl Shared {
                     let _ = conn.stream.shutdown(Shutdown::Both);
                 }
             }
-            if too_slow.is_empty() {
-                break;
-            }
-            too_slow.sort_unstable();
-            too_slow.dedup();
-            for session in too_slow {
-                if let Some(conn) = state.conns.remove(&session) {
-                    tracing::warn!(%session, messages = self.config.outgoing_queue, bytes = self.config.outgoing_bytes, "connection too slow to read its messages; dropping it");
-                    let _ = conn.stream.shutdown(Shutdown::Both);
-                    state.hub.handle_session_closed(now, session);
-                }
-            }
+            let Some(session) = closing.pop_front() else { break };
+            state.hub.handle_session_closed(now, session);
         }
     }
 }
