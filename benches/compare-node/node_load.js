@@ -13,6 +13,9 @@
 //            leave: as load, then every registering client leaves at once (their
 //            process SIGKILLed); time until the watcher has seen every record freed,
 //            and the hub's peak and RSS after.
+//            join: as load, then as many clients again, registering nothing, connect
+//            at once (each is sent every record); time until every one has had the
+//            hub's `synced`, and the hub's peak and RSS after.
 //   BOUND_S  bound on the run: past it, the report says what was reached.
 //   HUB_COMMAND  the hub to start; `{PORT}` is replaced by the port (0 the first time).
 //            It must print `seaport listening on HOST:PORT`.
@@ -43,6 +46,7 @@ function clientOf(id) { var m = /^c(\d+)s(\d+)$/.exec(id); return m ? [Number(m[
 var role = process.argv[3];
 if (role === '--clients') clients(Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]));
 else if (role === '--watch') watch(Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]));
+else if (role === '--join') join(Number(process.argv[4]), Number(process.argv[5]));
 else orchestrate();
 
 // --clients PORT CLIENTS SERVICES: connect, say `connected`, register everything on `go`
@@ -91,6 +95,19 @@ function watch(port, total, services) {
     // A client whose connection ends drops (and emits `free` for) what it learned from it.
     w.on('disconnect', function () { out({ event: 'disconnect' }); });
     setInterval(function () { out({ event: 'progress', seen: seen.size }); }, 1000);
+    process.stdin.resume();
+    process.stdin.on('end', function () { process.exit(0); });
+}
+
+// --join PORT CLIENTS: connect, say `joined` once every client has had the hub's `synced`
+// (so every record it holds).
+function join(port, n) {
+    var synced = 0;
+    for (var i = 0; i < n; i++) {
+        seaport.connect('127.0.0.1', port).once('synced', function () {
+            if (++synced === n) out({ event: 'joined' });
+        });
+    }
     process.stdin.resume();
     process.stdin.on('end', function () { process.exit(0); });
 }
@@ -201,6 +218,18 @@ function orchestrate() {
                         result.hub_peak_kib = stats(hub.pid).peak;
                         finish();
                     }, HOLD);
+                } else if (mode === 'join') {
+                    // As many clients again, registering nothing, connect at once: each is
+                    // sent every record. Time until all have them, and the hub's peak.
+                    var joining = now();
+                    child(['--join', String(port), String(C)], function (e) {
+                        if (e.event !== 'joined') return;
+                        var after = stats(hub.pid);
+                        result.joined_s = (now() - joining) / 1000;
+                        result.hub_peak_kib = after.peak;
+                        result.hub_rss_after_join_kib = after.rss;
+                        finish();
+                    });
                 } else if (mode === 'leave') {
                     // Every registering client gone at once (their process killed): time
                     // until the watcher has seen every record freed, and the hub's peak.
