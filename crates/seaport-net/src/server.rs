@@ -433,7 +433,12 @@ impl Shared {
                     // Dropped at once: nothing more is queued for it.
                     if !pushed {
                         if let Some(conn) = state.conns.remove(&session) {
-                            tracing::warn!(%session, messages = self.config.outgoing_queue, bytes = self.config.outgoing_bytes, "connection too slow to read its messages; dropping it");
+                            if conn.tx.is_closed() {
+                                // Its writer ended with the connection: the reader is about to see the end too.
+                                tracing::debug!(%session, "connection gone; closing its session");
+                            } else {
+                                tracing::warn!(%session, messages = self.config.outgoing_queue, bytes = self.config.outgoing_bytes, "connection too slow to read its messages; dropping it");
+                            }
                             let _ = conn.stream.shutdown(Shutdown::Both);
                             closing.push_back(session);
                         }

@@ -333,6 +333,12 @@ impl Outbox {
         self.push_slot(estimate, |slots| slots.push_back(Slot::Lazy { encode, held: estimate }))
     }
 
+    /// Whether the writer is gone (its connection ended): pushes fail for that, not for
+    /// a full queue.
+    pub(crate) fn is_closed(&self) -> bool {
+        !self.queue.lock().open
+    }
+
     fn push_slot(&mut self, len: usize, put: impl FnOnce(&mut VecDeque<Slot>)) -> bool {
         let waker = {
             let mut state = self.queue.lock();
@@ -881,7 +887,9 @@ mod tests {
     fn a_closed_writer_refuses_and_holds_nothing() {
         let (mut out, inbox) = channel(8, 100);
         assert!(out.push(frame(10)));
+        assert!(!out.is_closed());
         drop(inbox);
+        assert!(out.is_closed(), "refused for its writer, not for a full queue");
         assert!(!out.push(frame(10)));
         assert_eq!(out.queue.lock().bytes, 0);
         assert!(out.queue.lock().slots.is_empty());
