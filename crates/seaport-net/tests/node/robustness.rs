@@ -195,6 +195,44 @@ async fn a_node_clients_own_frees_are_not_taken_for_echoes() {
 }
 
 #[async_std::test]
+async fn node_clients_leaving_together_are_all_freed_and_the_others_told() {
+    with_deadline(async {
+        let (hub, addr) = start_hub(HubConfig::default()).await;
+        let mut watcher = Lines::connect(&addr).await;
+        watcher.send(b"[\"synced\"]\n").await;
+        assert!(greeting(&mut watcher).await.is_empty());
+        // Fifty clients with two records each; none of them reads what the hub sends.
+        let mut leaving = Vec::new();
+        for i in 0..50 {
+            let mut raw = Lines::connect(&addr).await;
+            let lines = format!(
+                "[\"synced\"]\n[\"register\",\"a{i}\",{{\"role\":\"svc\",\"port\":{}}}]\n\
+                 [\"register\",\"b{i}\",{{\"role\":\"svc\",\"port\":{}}}]\n",
+                10_000 + 2 * i,
+                10_001 + 2 * i
+            );
+            raw.send(lines.as_bytes()).await;
+            leaving.push(raw);
+        }
+        wait_until("the hub to hold every record", || hub_ids(&hub).len() == 100).await;
+        // All gone at once: the hub closes their sessions while the others are sent
+        // their frees.
+        drop(leaving);
+        let mut freed = std::collections::BTreeSet::new();
+        while freed.len() < 100 {
+            let line = watcher.next_command("free").await;
+            assert!(freed.insert(line[1].to_string()), "one free per record: {line}");
+        }
+        wait_until("the hub to hold nothing", || hub_ids(&hub).is_empty()).await;
+        // The client that stayed is still served.
+        watcher.send(b"[\"register\",\"stays\",{\"role\":\"svc\",\"port\":9}]\n").await;
+        wait_until("the hub to hold the record that stays", || hub_ids(&hub) == vec!["stays".to_string()]).await;
+        hub.shutdown().await;
+    })
+    .await;
+}
+
+#[async_std::test]
 async fn re_announced_records_from_a_node_hub_era_keep_their_owner_host() {
     with_deadline(async {
         let (hub, addr) = start_hub(HubConfig::default()).await;
