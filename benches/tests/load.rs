@@ -20,8 +20,10 @@ fn load(args: &[&str]) -> String {
 
 #[test]
 fn registers_watches_and_frees() {
-    let report = load(&["--in-process", "-c", "20", "-s", "5", "-w", "2", "--samples", "5", "--timeout", "30"]);
+    let report =
+        load(&["--in-process", "-c", "20", "-s", "5", "-w", "2", "--samples", "5", "--join", "10", "--timeout", "30"]);
     assert!(report.contains("registrations seen by every watcher: 100 of 100"), "{report}");
+    assert!(report.contains("10 connections subscribed at once -> each had all 100 registrations"), "{report}");
     for line in
         ["rate:", "register -> watcher:", "hub bytes per registration:", "connection cut -> watcher sees the free:"]
     {

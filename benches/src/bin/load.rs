@@ -26,6 +26,9 @@
 //!                      until every registration is back with the same id and port
 //!   --timeout SECS     bound on each phase [default: 120]
 //!   --samples N        connections cut one at a time for the free latency [default: 100]
+//!   --join N           once every watcher has everything, N more raw connections
+//!                      subscribe at once (each is sent every registration); time until
+//!                      each has had its snapshot, and the hub's peak memory
 //! ```
 //!
 //! Registrations are `load@1.0.0` with ids `c<client>s<service>`, spread over hosts
@@ -82,6 +85,7 @@ struct Args {
     restart: bool,
     timeout: Duration,
     samples: usize,
+    join: usize,
 }
 
 impl Args {
@@ -100,6 +104,7 @@ impl Args {
             restart: false,
             timeout: Duration::from_secs(120),
             samples: 100,
+            join: 0,
         };
         fn value<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
             let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
@@ -120,6 +125,7 @@ impl Args {
                 "--restart" => a.restart = true,
                 "--timeout" => a.timeout = Duration::from_secs_f64(value(&arg, args.next())?),
                 "--samples" => a.samples = value(&arg, args.next())?,
+                "--join" => a.join = value(&arg, args.next())?,
                 "-h" | "--help" => return Err(String::new()),
                 other => return Err(format!("unknown argument {other:?}")),
             }
@@ -342,6 +348,54 @@ impl Raw {
 }
 
 /// Opens `n` connections with `open`, [`CONNECT_BATCH`] at a time.
+/// Opens `n` raw connections that subscribe to every registration together, and waits
+/// until each has had its snapshot of `total` records and its `Synced`; the time that
+/// took from the first connection on.
+async fn join_herd(
+    addr: &str,
+    key: Option<&KeyPair>,
+    n: usize,
+    total: usize,
+    deadline: Instant,
+) -> Result<Duration, String> {
+    let start = Instant::now();
+    let raws = open_all(n, deadline, |_| {
+        let (addr, key) = (addr.to_string(), key.cloned());
+        async move { Raw::connect(&addr, key.as_ref()).await }
+    })
+    .await?;
+    let subscribe =
+        ClientMessage::Subscribe { request: 1, subscription: SubscriptionId(1), pattern: ROLE.into(), resume: None };
+    let mut tasks = Vec::with_capacity(n);
+    for mut raw in raws {
+        let mut bytes = Vec::new();
+        raw.encode(&subscribe, &mut bytes)?;
+        tasks.push(task::spawn(async move {
+            (&raw.stream).write_all(&bytes).await.map_err(|e| format!("write: {e}"))?;
+            let mut records = 0;
+            loop {
+                match raw.next().await? {
+                    HubMessage::Snapshot { records: some, .. } => records += some.len(),
+                    HubMessage::Synced { .. } => return Ok::<_, String>((raw, records)),
+                    _ => {}
+                }
+            }
+        }));
+    }
+    let mut held = Vec::with_capacity(n);
+    for handle in tasks {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (raw, records) = async_std::future::timeout(left, handle)
+            .await
+            .map_err(|_| format!("only {} of {n} connections had their snapshot in time", held.len()))??;
+        if records != total {
+            return Err(format!("a snapshot of {records} records, not {total}"));
+        }
+        held.push(raw);
+    }
+    Ok(start.elapsed())
+}
+
 async fn open_all<T, F, Fut>(n: usize, deadline: Instant, open: F) -> Result<Vec<T>, String>
 where
     F: Fn(usize) -> Fut,
@@ -659,6 +713,28 @@ async fn run_load(args: &Args, hub: &HubHandle, key: Option<&KeyPair>) -> Result
         println!("failure: {e}");
     }
 
+    let mut joined = true;
+    if converged && args.join > 0 {
+        let before = hub.stats();
+        let took = join_herd(&addr, key, args.join, total, Instant::now() + args.timeout).await;
+        let after = hub.stats();
+        match (took, before, after) {
+            (Ok(took), Some(before), Some(after)) => println!(
+                "{} connections subscribed at once -> each had all {total} registrations in {took:.1?}; \
+                 hub rss {} before, {} after, peak {}",
+                args.join,
+                mib(before.rss_kib),
+                mib(after.rss_kib),
+                mib(after.peak_rss_kib)
+            ),
+            (Ok(took), ..) => println!("{} connections subscribed at once -> each had all in {took:.1?}", args.join),
+            (Err(e), ..) => {
+                println!("failure: joining: {e}");
+                joined = false;
+            }
+        }
+    }
+
     // Free on disconnect: a few connections cut one at a time, then all the rest at once.
     let mut free_ok = converged;
     let samples = args.samples.min(conns.len());
@@ -710,7 +786,7 @@ async fn run_load(args: &Args, hub: &HubHandle, key: Option<&KeyPair>) -> Result
     for w in watchers {
         w.close().await;
     }
-    let converged = converged && free_ok;
+    let converged = converged && joined && free_ok;
     // One line for scripts (benches/compare-node/run.sh).
     let cpu = registered.zip(connected).map_or(0.0, |(r, c)| r.cpu_seconds - c.cpu_seconds);
     let bytes = kib_delta(registered, idle).map_or(0.0, |kib| kib as f64 * 1024.0 / total as f64);
@@ -860,6 +936,9 @@ Workload:
                      until every registration is back with the same id and port
   --timeout SECS     bound on each phase [default: 120]
   --samples N        connections cut one at a time for the free latency [default: 100]
+  --join N           once every watcher has everything, N more raw connections
+                     subscribe at once (each is sent every registration); time until
+                     each has had its snapshot, and the hub's peak memory
 "#;
 
 async fn run(args: Args) -> Result<bool, String> {
