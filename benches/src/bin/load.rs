@@ -338,6 +338,19 @@ impl Raw {
         .map_err(|e| e.to_string())
     }
 
+    /// Subscribes to every registration of the workload.
+    async fn subscribe(&mut self) -> Result<(), String> {
+        let subscribe = ClientMessage::Subscribe {
+            request: 1,
+            subscription: SubscriptionId(1),
+            pattern: ROLE.into(),
+            resume: None,
+        };
+        let mut bytes = Vec::new();
+        self.encode(&subscribe, &mut bytes)?;
+        (&self.stream).write_all(&bytes).await.map_err(|e| format!("write: {e}"))
+    }
+
     async fn next(&mut self) -> Result<HubMessage, String> {
         match self.reader.read_frame().await {
             Ok(Some(frame)) => frame.decode().map_err(|e| e.to_string()),
@@ -347,7 +360,6 @@ impl Raw {
     }
 }
 
-/// Opens `n` connections with `open`, [`CONNECT_BATCH`] at a time.
 /// Opens `n` raw connections that subscribe to every registration together, and waits
 /// until each has had its snapshot of `total` records and its `Synced`; the time that
 /// took from the first connection on.
@@ -364,14 +376,10 @@ async fn join_herd(
         async move { Raw::connect(&addr, key.as_ref()).await }
     })
     .await?;
-    let subscribe =
-        ClientMessage::Subscribe { request: 1, subscription: SubscriptionId(1), pattern: ROLE.into(), resume: None };
     let mut tasks = Vec::with_capacity(n);
     for mut raw in raws {
-        let mut bytes = Vec::new();
-        raw.encode(&subscribe, &mut bytes)?;
         tasks.push(task::spawn(async move {
-            (&raw.stream).write_all(&bytes).await.map_err(|e| format!("write: {e}"))?;
+            raw.subscribe().await?;
             let mut records = 0;
             loop {
                 match raw.next().await? {
@@ -396,6 +404,7 @@ async fn join_herd(
     Ok(start.elapsed())
 }
 
+/// Opens `n` connections with `open`, [`CONNECT_BATCH`] at a time.
 async fn open_all<T, F, Fut>(n: usize, deadline: Instant, open: F) -> Result<Vec<T>, String>
 where
     F: Fn(usize) -> Fut,
@@ -815,11 +824,7 @@ async fn wait_healed(addr: &str, ports: &[u16], deadline: Instant) -> Option<Ins
             Err(_) => return None,
         }
     };
-    let mut bytes = Vec::new();
-    let subscribe =
-        ClientMessage::Subscribe { request: 1, subscription: SubscriptionId(1), pattern: ROLE.into(), resume: None };
-    raw.encode(&subscribe, &mut bytes).ok()?;
-    (&raw.stream).write_all(&bytes).await.ok()?;
+    raw.subscribe().await.ok()?;
     let mut present = vec![false; ports.len()];
     let mut matched = 0usize;
     let mut apply = |matched: &mut usize, id: &str, port: Option<u16>| {
