@@ -456,23 +456,20 @@ fn read_lines(
                 Line::Free { id } => {
                     shared.with_json_lines_core(|hub, frees, now| {
                         let mut echoes = server::lock(&node.echoes);
-                        if echoes.take(frees, &id) {
+                        let message = if echoes.take(frees, &id) {
                             tracing::trace!(%session, %id, "a node client's echo of a free");
-                            drop(echoes);
-                            hub.handle_message(now, session, None, ClientMessage::Heartbeat);
-                            return;
-                        }
-                        // Node ignores frees of records it does not know; so does this hub, quietly.
-                        if hub.registry().get(&id).is_none() {
+                            ClientMessage::Heartbeat
+                        } else if hub.registry().get(&id).is_none() {
+                            // Node ignores frees of records it does not know; so does this hub, quietly.
                             tracing::debug!(%session, %id, "a node client freed an unknown record");
-                            drop(echoes);
-                            hub.handle_message(now, session, None, ClientMessage::Heartbeat);
-                            return;
-                        }
-                        // The client dropped the record itself: it will not echo the hub's free.
-                        echoes.freeing(RecordId::new(&id).ok());
+                            ClientMessage::Heartbeat
+                        } else {
+                            // The client dropped the record itself: it will not echo the hub's free.
+                            echoes.freeing(RecordId::new(&id).ok());
+                            ClientMessage::Free { request, id: id.clone() }
+                        };
                         drop(echoes);
-                        hub.handle_message(now, session, None, ClientMessage::Free { request, id: id.clone() });
+                        hub.handle_message(now, session, None, message);
                     });
                     server::lock(&node.echoes).freeing(None);
                     continue;

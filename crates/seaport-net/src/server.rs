@@ -487,11 +487,7 @@ fn snapshot_estimate(records: &[Arc<Record>]) -> usize {
 /// A snapshot's frame, encoded by the connection's writer ([`queue::Outbox::push_lazy`]).
 fn lazy_snapshot(subscription: SubscriptionId, records: Arc<[Arc<Record>]>) -> queue::Encode {
     Box::new(move |out: &mut Vec<u8>| {
-        let message = HubMessage::Snapshot { subscription, records: records.to_vec() };
-        if let Err(e) = encode_unsigned(&message, out) {
-            tracing::error!(error = %e, "cannot encode a hub message; dropped");
-            out.clear();
-        }
+        encode_or_log(&HubMessage::Snapshot { subscription, records: records.to_vec() }, out);
         false
     })
 }
@@ -531,11 +527,18 @@ fn encode_frame(message: &HubMessage) -> Option<Frame> {
     // Room for a change of a typical record, so encoding it does not grow the buffer
     // five times over.
     let mut bytes = Vec::with_capacity(256);
-    match encode_unsigned(message, &mut bytes) {
-        Ok(()) => Some(bytes.into()),
+    encode_or_log(message, &mut bytes).then(|| bytes.into())
+}
+
+/// Appends `message` to `out` as a frame; `false` (logged, and `out` left empty) if it
+/// cannot be encoded.
+fn encode_or_log(message: &HubMessage, out: &mut Vec<u8>) -> bool {
+    match encode_unsigned(message, out) {
+        Ok(()) => true,
         Err(e) => {
             tracing::error!(error = %e, "cannot encode a hub message; dropped");
-            None
+            out.clear();
+            false
         }
     }
 }
