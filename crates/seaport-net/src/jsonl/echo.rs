@@ -199,14 +199,25 @@ mod tests {
         RecordId::new(s).expect("a valid id")
     }
 
-    #[test]
-    fn echoes_in_order_are_taken_once_each() {
-        let mut log = FreeLog::default();
+    /// An empty log and a session started on it.
+    fn session() -> (FreeLog, Echoes) {
+        let log = FreeLog::default();
         let mut echoes = Echoes::default();
         echoes.start(&log);
+        (log, echoes)
+    }
+
+    /// A free of `name` going out to the session, as the hub's flush does it.
+    fn send(log: &mut FreeLog, echoes: &mut Echoes, name: &str) {
+        let place = log.push(id(name));
+        echoes.sent(place, &id(name));
+    }
+
+    #[test]
+    fn echoes_in_order_are_taken_once_each() {
+        let (mut log, mut echoes) = session();
         for name in ["a", "b", "a"] {
-            let place = log.push(id(name));
-            echoes.sent(place, &id(name));
+            send(&mut log, &mut echoes, name);
         }
         assert!(echoes.take(&log, "a"));
         assert!(echoes.take(&log, "b"));
@@ -216,12 +227,9 @@ mod tests {
 
     #[test]
     fn frees_the_client_skipped_are_passed_over() {
-        let mut log = FreeLog::default();
-        let mut echoes = Echoes::default();
-        echoes.start(&log);
+        let (mut log, mut echoes) = session();
         for name in ["unknown", "known"] {
-            let place = log.push(id(name));
-            echoes.sent(place, &id(name));
+            send(&mut log, &mut echoes, name);
         }
         assert!(echoes.take(&log, "known"));
         // The client never knew `unknown`: a free of it later is its own.
@@ -239,14 +247,10 @@ mod tests {
 
     #[test]
     fn the_fan_out_of_the_clients_own_free_is_not_awaited() {
-        let mut log = FreeLog::default();
-        let mut echoes = Echoes::default();
-        echoes.start(&log);
-        let other = log.push(id("other"));
-        echoes.sent(other, &id("other"));
+        let (mut log, mut echoes) = session();
+        send(&mut log, &mut echoes, "other");
         echoes.freeing(Some(id("mine")));
-        let mine = log.push(id("mine"));
-        echoes.sent(mine, &id("mine"));
+        send(&mut log, &mut echoes, "mine");
         echoes.freeing(None);
         // Registered again and freed again by the client: that free is meant.
         assert!(!echoes.take(&log, "mine"));
@@ -256,27 +260,21 @@ mod tests {
 
     #[test]
     fn a_client_freeing_the_same_id_over_and_over_has_each_free_taken() {
-        let mut log = FreeLog::default();
-        let mut echoes = Echoes::default();
-        echoes.start(&log);
+        let (mut log, mut echoes) = session();
         for _ in 0..4 * MAX_STEPS {
             assert!(!echoes.take(&log, "x"), "its own free of x, not an echo");
             echoes.freeing(Some(id("x")));
-            let place = log.push(id("x"));
-            echoes.sent(place, &id("x"));
+            send(&mut log, &mut echoes, "x");
             echoes.freeing(None);
         }
         // Someone else's record freed by the hub: the client's echo of it is still one.
-        let place = log.push(id("y"));
-        echoes.sent(place, &id("y"));
+        send(&mut log, &mut echoes, "y");
         assert!(echoes.take(&log, "y"));
     }
 
     #[test]
     fn a_free_sent_to_the_client_alone_is_awaited() {
-        let log = FreeLog::default();
-        let mut echoes = Echoes::default();
-        echoes.start(&log);
+        let (log, mut echoes) = session();
         echoes.sent_alone(&id("remembered"));
         assert!(echoes.take(&log, "remembered"));
         assert!(!echoes.take(&log, "remembered"));
@@ -284,13 +282,9 @@ mod tests {
 
     #[test]
     fn trimming_keeps_what_a_session_may_still_echo() {
-        let mut log = FreeLog::default();
-        let mut echoes = Echoes::default();
-        echoes.start(&log);
+        let (mut log, mut echoes) = session();
         for i in 0..3 * TRIM_FROM {
-            let name = format!("r{i}");
-            let place = log.push(id(&name));
-            echoes.sent(place, &id(&name));
+            send(&mut log, &mut echoes, &format!("r{i}"));
         }
         assert!(echoes.take(&log, &format!("r{}", TRIM_FROM)));
         assert!(log.wants_trim());
@@ -303,13 +297,9 @@ mod tests {
 
     #[test]
     fn the_list_is_bounded_for_clients_that_never_echo() {
-        let mut log = FreeLog::default();
-        let mut echoes = Echoes::default();
-        echoes.start(&log);
+        let (mut log, mut echoes) = session();
         for i in 0..MAX_FREES + 10 {
-            let name = format!("r{i}");
-            let place = log.push(id(&name));
-            echoes.sent(place, &id(&name));
+            send(&mut log, &mut echoes, &format!("r{i}"));
         }
         assert_eq!(log.ids.len(), MAX_FREES);
         assert_eq!(log.last.len(), MAX_FREES, "the dropped ids go from the index too");
