@@ -6,10 +6,12 @@
 //   MODE     load: CLIENTS clients register SERVICES records each, all at once, and a
 //            watcher (another client) waits until it has seen every record. Then the
 //            run holds HOLD_S seconds and counts disconnects and frees (node clients
-//            heartbeat every 15 s and are timed out after 45 s).
-//            restart: CLIENTS clients with one record each; SIGKILL the hub, start it
-//            again on the same port, and time until a fresh watcher there has every
-//            record with its port.
+//            heartbeat every 15 s and are timed out after 45 s). The hub's RSS over idle
+//            per registration is also given split in two: per connection (connected,
+//            nothing registered yet) and per registration on top of that.
+//            restart: CLIENTS clients with one record each; once the clients have taken
+//            in every record they were sent, SIGKILL the hub, start it again on the same
+//            port, and time until a fresh watcher there has every record with its port.
 //            leave: as load, then every registering client leaves at once (their
 //            process SIGKILLed); time until the watcher has seen every record freed,
 //            and the hub's peak and RSS after.
@@ -50,14 +52,21 @@ else if (role === '--join') join(Number(process.argv[4]), Number(process.argv[5]
 else orchestrate();
 
 // --clients PORT CLIENTS SERVICES: connect, say `connected`, register everything on `go`
-// (stdin), report each disconnect.
+// (stdin), report each disconnect, and say `digested` once the clients together have
+// taken in every other client's records (the hub has sent them, and this process, which
+// holds every client, has read them all).
 function clients(port, n, services) {
     SERVICES = services;
-    var all = [], connected = 0, ready = false;
+    var all = [], connected = 0, ready = false, seen = 0, digested = false;
+    var expected = n * (n - 1) * services;
+    function onRegister() {
+        if (++seen >= expected && !digested) { digested = true; out({ event: 'digested' }); }
+    }
     for (var i = 0; i < n; i++) {
         var c = seaport.connect('127.0.0.1', port);
         c.once('connect', function () { if (++connected === n) { ready = true; out({ event: 'connected' }); } });
         c.on('disconnect', function () { if (ready) out({ event: 'disconnect' }); });
+        c.on('register', onRegister);
         all.push(c);
     }
     readline.createInterface({ input: process.stdin }).on('line', function () {
@@ -137,7 +146,7 @@ function orchestrate() {
         console.log(JSON.stringify(result));
         process.exit(0);
     }
-    var idle, connected, clientsChild;
+    var idle, connected, clientsChild, digested = false, onDigested = null;
     setTimeout(function () {
         result.error = 'bound of ' + BOUND / 1000 + ' s hit';
         // What the hub spent to get as far as it did.
@@ -188,6 +197,10 @@ function orchestrate() {
                         t0 = now();
                         clientsChild.stdin.write('go\n');
                     } else if (e.event === 'disconnect') disconnects++;
+                    else if (e.event === 'digested') {
+                        digested = true;
+                        if (onDigested) onDigested();
+                    }
                     result.disconnects = disconnects;
                 });
             } else if (e.event === 'progress') {
@@ -209,6 +222,11 @@ function orchestrate() {
                 if (clientsChild) result.clients_cpu_s = stats(clientsChild.pid).cpu;
                 result.hub_rss_kib = s.rss;
                 result.bytes_per_registration = (s.rss - idle.rss) * 1024 / total;
+                // The same figure split in two: what the connections took before anything
+                // was registered, and what the registrations added on top.
+                result.hub_rss_connected_kib = connected.rss;
+                result.bytes_per_connection = (connected.rss - idle.rss) * 1024 / C;
+                result.bytes_per_registration_alone = (s.rss - connected.rss) * 1024 / total;
                 result.disconnects = disconnects;
                 result.frees_seen = frees;
                 if (mode === 'load') {
@@ -245,7 +263,19 @@ function orchestrate() {
                         result.hub_rss_after_leave_kib = after.rss;
                         finish();
                     }, 20);
-                } else restart(port, watcher);
+                } else {
+                    // The hub is killed at rest, not while the clients still read what it
+                    // sent: a node client notices its hub is gone only once it has read
+                    // everything before the end of the stream, and this one process holds
+                    // every client (a thousand processes would each read their own share).
+                    var converged = now();
+                    onDigested = function () {
+                        onDigested = null;
+                        result.settled_s = (now() - converged) / 1000;
+                        restart(port, watcher);
+                    };
+                    if (digested) onDigested();
+                }
             }
         });
     });

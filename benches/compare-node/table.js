@@ -63,6 +63,23 @@ Object.keys(byKey).forEach(function (w) {
             f(r.seconds, 2) + ' s, ' + r.after_hold + ' left after ' + r.held_s + ' s, ' + r.disconnects + ' disconnects');
     }
 });
+console.log('\nThe bytes per registration above, split: what each connection took before anything was');
+console.log('registered, and what each registration added on top (the bar is on the whole figure).\n');
+console.log('| workload | hub | RSS connected | bytes per connection | bytes per registration, registrations alone |');
+console.log('|---|---|---|---|---|');
+Object.keys(byKey).forEach(function (w) {
+    ['node', 'rs'].forEach(function (label) {
+        var r = byKey[w][label];
+        if (!r || r.bytes_per_connection === undefined) return;
+        console.log('| ' + w + ' | ' + label + ' | ' + f(r.hub_rss_connected_kib / 1024, 1) + ' MiB | ' + f(r.bytes_per_connection, 0) + ' | ' +
+            f(r.bytes_per_registration_alone, 0) + ' |');
+    });
+    var n = byKey[w].node, r = byKey[w].rs;
+    if (n && r && n.bytes_per_connection !== undefined && r.bytes_per_connection !== undefined) {
+        console.log('| ' + w + ' | node / seaport-rs | | ' + ratio(n.bytes_per_connection, r.bytes_per_connection) + ' | ' +
+            ratio(n.bytes_per_registration_alone, r.bytes_per_registration_alone) + ' |');
+    }
+});
 console.log('\n| restart under 1 000 node clients | hub | new hub ready | every record back with its port |');
 console.log('|---|---|---|---|');
 node.filter(function (r) { return r.mode === 'restart'; }).forEach(function (r) {
