@@ -268,9 +268,13 @@ function orchestrate() {
                     // sent: a node client notices its hub is gone only once it has read
                     // everything before the end of the stream, and this one process holds
                     // every client (a thousand processes would each read their own share).
+                    // At most 30 s: a client that lost records (a node hub timing it out)
+                    // never says it has them all (then `settled_s` is absent).
                     var converged = now();
+                    var giveUp = setTimeout(function () { if (onDigested) { onDigested = null; restart(port, watcher); } }, 30000);
                     onDigested = function () {
                         onDigested = null;
+                        clearTimeout(giveUp);
                         result.settled_s = (now() - converged) / 1000;
                         restart(port, watcher);
                     };

@@ -83,7 +83,7 @@ Object.keys(byKey).forEach(function (w) {
 console.log('\n| restart under 1 000 node clients | hub | clients done reading, after the watcher had all | new hub ready | every record back with its port |');
 console.log('|---|---|---|---|---|');
 node.filter(function (r) { return r.mode === 'restart'; }).forEach(function (r) {
-    console.log('| ' + r.clients + ' clients | ' + r.label + ' | ' + f(r.settled_s, 2) + ' s | ' + f(r.ready_ms, 0) + ' ms | ' +
+    console.log('| ' + r.clients + ' clients | ' + r.label + ' | ' + (r.settled_s !== undefined ? f(r.settled_s, 2) + ' s' : 'not all within 30 s') + ' | ' + f(r.ready_ms, 0) + ' ms | ' +
         (r.healed_s !== undefined ? f(r.healed_s, 2) + ' s' : 'not within the bound (' + (r.back || 0) + ' of ' + r.total + ' back)') + ' |');
 });
 
