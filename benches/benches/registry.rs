@@ -26,9 +26,8 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use seaport_benches::fixtures::{bench_hub_config, drain, registry};
 use seaport_core::message::{ClientMessage, HubMessage};
-use seaport_core::semver;
 use seaport_core::{Hub, HubId, Meta, Pattern, Record, RecordId, Registration, Role, SessionId};
-use seaport_core::{SessionKind, Timestamp};
+use seaport_core::{SessionKind, SharedVersion, Timestamp};
 
 fn query(c: &mut Criterion) {
     let mut group = c.benchmark_group("query");
@@ -76,7 +75,7 @@ fn register_free(c: &mut Criterion) {
     let mut reg = registry(N);
     let role = Role::new("bench").unwrap();
     let id = RecordId::new("bench-record").unwrap();
-    let version: semver::Version = "1.2.3".parse().unwrap();
+    let version: SharedVersion = "1.2.3".parse().unwrap();
     group.bench_function("registry_assign_insert_remove/10000", |b| {
         b.iter(|| {
             let port = reg.assign_port("10.0.0.1", 10_000..=32_767).unwrap();

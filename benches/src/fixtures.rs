@@ -36,7 +36,7 @@ pub fn record(i: usize, roles: usize) -> Record {
     Record {
         id: RecordId::new(format!("{i:016x}")).expect("hex ids are valid"),
         role: Role::new(format!("role-{}", i % roles)).expect("role-N is a valid role"),
-        version: Some(Version::new(1 + (k / 10 % 2) as u64, (k % 10) as u64, (k % 7) as u64)),
+        version: Some(Version::new(1 + (k / 10 % 2) as u64, (k % 10) as u64, (k % 7) as u64).into()),
         host: host(i).into(),
         port: 10_000 + (i % BLOCK / HOSTS) as u16,
         meta,

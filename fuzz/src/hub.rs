@@ -1088,7 +1088,7 @@ impl Driver {
             None => self.sessions.get(&session).map(|s| s.host.clone()).unwrap_or_default(),
         };
         let version = match &reg.version {
-            Some(v) => Some(parse_version(v).map_err(|e| format!("registered with a bad version: {e}"))?),
+            Some(v) => Some(parse_version(v).map_err(|e| format!("registered with a bad version: {e}"))?.into()),
             None => None,
         };
         let incarnation = old.map_or(1, |o| o.incarnation.saturating_add(1)).max(reg.incarnation.unwrap_or(0));

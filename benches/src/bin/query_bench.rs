@@ -26,7 +26,7 @@ fn record(i: usize, roles: usize) -> Option<Record> {
     Some(Record {
         id: RecordId::new(format!("{i:016x}")).ok()?,
         role: Role::new(format!("role-{}", i % roles)).ok()?,
-        version: Some(Version::new(1 + (k / 10 % 2) as u64, (k % 10) as u64, (k % 7) as u64)),
+        version: Some(Version::new(1 + (k / 10 % 2) as u64, (k % 10) as u64, (k % 7) as u64).into()),
         host: format!("10.0.0.{}", i % HOSTS + 1).into(),
         port: 10_000 + (i / HOSTS) as u16,
         meta,

@@ -752,6 +752,8 @@ impl Hub {
             None => Role::new(reg.role)?,
         };
         let version = reg.version.as_deref().map(parse_version).transpose()?;
+        // Records of one version share one copy of it.
+        let version = version.map(|v| self.registry.shared_version(v));
         validate_meta(&reg.meta, &self.config.limits.meta)?;
         // Records on one host share one copy of its name.
         let host = match reg.host {

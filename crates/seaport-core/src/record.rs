@@ -318,6 +318,135 @@ pub fn parse_version(text: &str) -> Result<semver::Version, ParseError> {
         .map_err(|e| ParseError::new("version", text, ParseErrorKind::InvalidVersion(e.to_string())))
 }
 
+/// A record's version: a semver version behind one shared pointer.
+///
+/// The instances of a service mostly run one version, so the records that carry the
+/// same version share one copy of it (the hub hands a new record the copy its registry
+/// already holds): 8 bytes in each record, where a `semver::Version` takes 40. It
+/// dereferences to [`semver::Version`], so ranges match it directly, and it goes on the
+/// wire as the version's text, as semver's own serde does.
+///
+/// ```
+/// use seaport_core::record::SharedVersion;
+/// use seaport_core::VersionRange;
+/// let version: SharedVersion = "1.2.3".parse().unwrap();
+/// assert_eq!(version.major, 1);
+/// assert!(VersionRange::parse("^1.2").unwrap().matches(&version));
+/// assert_eq!(version.to_string(), "1.2.3");
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SharedVersion(Arc<semver::Version>);
+
+impl SharedVersion {
+    /// Wraps a version (one allocation; clones share it).
+    pub fn new(version: semver::Version) -> SharedVersion {
+        SharedVersion(Arc::new(version))
+    }
+
+    /// Parses a strict semver version, as [`parse_version`] does.
+    ///
+    /// # Errors
+    /// A [`ParseError`] with semver's reason.
+    pub fn parse(text: &str) -> Result<SharedVersion, ParseError> {
+        parse_version(text).map(SharedVersion::new)
+    }
+
+    /// The version.
+    pub fn as_semver(&self) -> &semver::Version {
+        &self.0
+    }
+
+    /// Whether both are the same copy, not only equal.
+    pub fn ptr_eq(a: &SharedVersion, b: &SharedVersion) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+
+    /// How many holders share this copy (the registry uses it to forget versions no
+    /// record carries any more).
+    pub(crate) fn holders(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
+}
+
+impl std::ops::Deref for SharedVersion {
+    type Target = semver::Version;
+    fn deref(&self) -> &semver::Version {
+        &self.0
+    }
+}
+
+impl AsRef<semver::Version> for SharedVersion {
+    fn as_ref(&self) -> &semver::Version {
+        &self.0
+    }
+}
+
+impl Borrow<semver::Version> for SharedVersion {
+    fn borrow(&self) -> &semver::Version {
+        &self.0
+    }
+}
+
+impl From<semver::Version> for SharedVersion {
+    fn from(version: semver::Version) -> SharedVersion {
+        SharedVersion::new(version)
+    }
+}
+
+impl FromStr for SharedVersion {
+    type Err = ParseError;
+    fn from_str(text: &str) -> Result<SharedVersion, ParseError> {
+        SharedVersion::parse(text)
+    }
+}
+
+impl PartialEq<semver::Version> for SharedVersion {
+    fn eq(&self, other: &semver::Version) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl fmt::Debug for SharedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for SharedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+// As semver's own serde does (a string), but formatted on the stack: semver goes through
+// `collect_str`, which allocates a `String` for every record encoded.
+impl Serialize for SharedVersion {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut buf = StackStr::default();
+        if fmt::Write::write_fmt(&mut buf, format_args!("{}", self.0)).is_ok() {
+            serializer.serialize_str(buf.as_str())
+        } else {
+            serializer.collect_str(&*self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SharedVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SharedVersion;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a semver version")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<SharedVersion, E> {
+                SharedVersion::parse(s).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
 /// Identifies a hub: records carry the id of the hub they were registered through.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct HubId(pub u64);
@@ -355,8 +484,7 @@ pub struct Record {
     /// The service's name.
     pub role: Role,
     /// The service's version, if it registered one.
-    #[serde(serialize_with = "serialize_version")]
-    pub version: Option<semver::Version>,
+    pub version: Option<SharedVersion>,
     /// Where the service listens: a host name or address.
     pub host: Host,
     /// The port it listens on.
@@ -367,29 +495,6 @@ pub struct Record {
     pub origin: HubId,
     /// Grows by one each time the owner registers the same id again (after a reconnect).
     pub incarnation: u64,
-}
-
-/// A version as semver's own serde does it (a string), formatted on the stack: semver
-/// goes through `collect_str`, which allocates a `String` for every record encoded.
-fn serialize_version<S: serde::Serializer>(
-    version: &Option<semver::Version>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    struct AsStr<'a>(&'a semver::Version);
-    impl Serialize for AsStr<'_> {
-        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut buf = StackStr::default();
-            if std::fmt::Write::write_fmt(&mut buf, format_args!("{}", self.0)).is_ok() {
-                serializer.serialize_str(buf.as_str())
-            } else {
-                serializer.collect_str(self.0)
-            }
-        }
-    }
-    match version {
-        Some(v) => serializer.serialize_some(&AsStr(v)),
-        None => serializer.serialize_none(),
-    }
 }
 
 /// A short string built on the stack; writing past its 96 bytes fails.
@@ -567,11 +672,12 @@ mod tests {
 
     #[test]
     #[cfg(target_pointer_width = "64")]
-    fn a_record_fits_in_120_bytes() {
-        // An `Arc<Record>` is the record and two counts: at 136 bytes or less it takes the
-        // allocator's 144-byte class (glibc), where 152 took 160, for every record a hub
+    fn a_record_fits_in_88_bytes() {
+        // An `Arc<Record>` is the record and two counts: at 104 bytes or less it takes the
+        // allocator's 112-byte class (glibc), where 120 took 144, for every record a hub
         // holds.
-        assert!(std::mem::size_of::<Record>() <= 120, "{} bytes", std::mem::size_of::<Record>());
+        assert!(std::mem::size_of::<Record>() <= 88, "{} bytes", std::mem::size_of::<Record>());
+        assert_eq!(std::mem::size_of::<Option<SharedVersion>>(), std::mem::size_of::<usize>());
         assert_eq!(std::mem::size_of::<Role>(), std::mem::size_of::<usize>());
         assert_eq!(std::mem::size_of::<Host>(), std::mem::size_of::<usize>());
     }
@@ -595,7 +701,7 @@ mod tests {
             let record = Record {
                 id: RecordId::new("a1b2").unwrap(),
                 role: Role::new("web").unwrap(),
-                version: version.clone(),
+                version: version.clone().map(SharedVersion::from),
                 host: "10.0.0.5".into(),
                 port: 10_080,
                 meta: Meta::new(),

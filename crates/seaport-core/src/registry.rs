@@ -10,7 +10,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::error::RegistryError;
 use crate::pattern::Pattern;
 use crate::ports::HostPorts;
-use crate::record::{keyed_by_record_id, Host, Record, Role};
+use crate::record::{keyed_by_record_id, Host, Record, Role, SharedVersion};
 use crate::value::Meta;
 
 /// How many recently freed ports per host the registry remembers by default.
@@ -46,6 +46,11 @@ pub struct Registry {
     records: FxHashSet<ById>,
     by_role: FxHashMap<Role, FxHashSet<ById>>,
     hosts: FxHashMap<Host, HostPorts>,
+    /// One copy of each version the records carry (and of some they no longer do, until
+    /// the next sweep): see [`shared_version`](Registry::shared_version).
+    versions: FxHashSet<SharedVersion>,
+    /// The number of versions after the last sweep of those no record carries.
+    versions_swept: usize,
     rng: SmallRng,
     remember_freed: usize,
 }
@@ -64,6 +69,8 @@ impl Registry {
             records: FxHashSet::default(),
             by_role: FxHashMap::default(),
             hosts: FxHashMap::default(),
+            versions: FxHashSet::default(),
+            versions_swept: 0,
             rng: SmallRng::seed_from_u64(seed),
             remember_freed: DEFAULT_RECENTLY_FREED,
         }
@@ -99,6 +106,45 @@ impl Registry {
     /// with it shares the registry's copy of the name instead of bringing its own.
     pub fn shared_host(&self, host: &str) -> Option<Host> {
         self.hosts.get_key_value(host).map(|(host, _)| host.clone())
+    }
+
+    /// `version` as the registry's shared copy: records built with it share one copy of
+    /// each version instead of bringing their own (32 bytes less a record, and one
+    /// allocation less).
+    ///
+    /// The registry keeps the copies it hands out, and forgets those that no record
+    /// carries any more once it holds twice as many as after its last look, so a
+    /// stream of distinct versions costs memory only while records carry them.
+    pub fn shared_version(&mut self, version: semver::Version) -> SharedVersion {
+        match self.versions.get(&version) {
+            Some(shared) => shared.clone(),
+            None => self.keep_version(SharedVersion::new(version)),
+        }
+    }
+
+    /// `record` with its version replaced by the registry's shared copy, when it is the
+    /// only holder of the record (one just decoded from the wire); as it is otherwise.
+    pub fn share_version(&mut self, mut record: Arc<Record>) -> Arc<Record> {
+        let Some(r) = Arc::get_mut(&mut record) else { return record };
+        if let Some(version) = &r.version {
+            match self.versions.get(version.as_semver()) {
+                Some(shared) if SharedVersion::ptr_eq(shared, version) => {}
+                Some(shared) => r.version = Some(shared.clone()),
+                None => {
+                    self.keep_version(version.clone());
+                }
+            }
+        }
+        record
+    }
+
+    fn keep_version(&mut self, version: SharedVersion) -> SharedVersion {
+        if self.versions.len() >= 2 * self.versions_swept.max(32) {
+            self.versions.retain(|v| v.holders() > 1);
+            self.versions_swept = self.versions.len();
+        }
+        self.versions.insert(version.clone());
+        version
     }
 
     /// Every record, in an order that depends only on the history of operations.
@@ -172,8 +218,11 @@ impl Registry {
 
     /// Inserts a record, replacing any record with the same id. Returns the stored record
     /// and the one it replaced.
+    ///
+    /// A record passed by value, or as the only holder of its `Arc`, is stored with the
+    /// registry's shared copy of its version ([`shared_version`](Registry::shared_version)).
     pub fn insert(&mut self, record: impl Into<Arc<Record>>) -> (Arc<Record>, Option<Arc<Record>>) {
-        let record = record.into();
+        let record = self.share_version(record.into());
         // The new port is taken before the old one is released: replacing a record on the
         // same port must not pass that port through the recently-freed memory.
         // Ids, roles and hosts clone by reference count.
@@ -295,6 +344,45 @@ mod tests {
         assert_eq!(reg.query(&"web".parse().unwrap()).count(), 0);
         assert_eq!(reg.ports_in_use("h"), vec![11]);
         reg.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn records_of_one_version_share_one_copy_of_it() {
+        let mut reg = Registry::new(0);
+        let (a, _) = reg.insert(rec("a", "web", "1.2.3", "h", 1));
+        let (b, _) = reg.insert(rec("b", "db", "1.2.3", "h", 2));
+        let (c, _) = reg.insert(rec("c", "web", "1.2.4", "h", 3));
+        let version = |r: &Arc<Record>| r.version.clone().unwrap();
+        assert!(SharedVersion::ptr_eq(&version(&a), &version(&b)), "equal versions share");
+        assert!(!SharedVersion::ptr_eq(&version(&a), &version(&c)));
+        assert!(SharedVersion::ptr_eq(&reg.shared_version("1.2.3".parse().unwrap()), &version(&a)));
+        // Build metadata makes another version, kept apart.
+        let (d, _) = reg.insert(rec("d", "web", "1.2.3+b7", "h", 4));
+        assert_eq!(d.version.as_ref().unwrap().to_string(), "1.2.3+b7");
+        // A record whose `Arc` is shared elsewhere is stored as it is.
+        let shared = Arc::new(rec("e", "web", "1.2.3", "h", 5));
+        let (e, _) = reg.insert(Arc::clone(&shared));
+        assert!(Arc::ptr_eq(&e, &shared));
+        assert_eq!(e.version, a.version);
+        reg.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn versions_no_record_carries_are_forgotten() {
+        let mut reg = Registry::new(0);
+        for i in 0..10_000u16 {
+            let id = format!("r{i}");
+            reg.insert(rec(&id, "web", &format!("1.0.{i}"), "h", 1 + i % 100));
+            reg.remove(&id);
+        }
+        assert!(reg.versions.len() <= 64, "{} versions kept", reg.versions.len());
+        // Versions still carried survive a sweep.
+        let (kept, _) = reg.insert(rec("kept", "web", "9.9.9", "h", 1));
+        for i in 0..1_000u16 {
+            reg.shared_version(format!("2.0.{i}").parse().unwrap());
+        }
+        let again = reg.shared_version("9.9.9".parse().unwrap());
+        assert!(SharedVersion::ptr_eq(&again, kept.version.as_ref().unwrap()));
     }
 
     #[test]

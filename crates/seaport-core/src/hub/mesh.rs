@@ -86,7 +86,7 @@ impl Hub {
         let (Ok(id), Ok(role)) = (RecordId::new(format!("seaport-{}", self.config.id)), Role::new(HUB_ROLE)) else {
             return;
         };
-        let version = semver::Version::parse(env!("CARGO_PKG_VERSION")).ok();
+        let version = semver::Version::parse(env!("CARGO_PKG_VERSION")).ok().map(|v| self.registry.shared_version(v));
         let record = Record {
             id: id.clone(),
             role,
@@ -206,6 +206,8 @@ impl Hub {
                     return;
                 }
                 let id = record.id.clone();
+                // A record decoded from the wire brings its own copy of its version.
+                let record = self.registry.share_version(record);
                 self.take_offer(session, id.as_str());
                 if let Some(link) = self.mesh.links.get_mut(&session) {
                     link.by_origin.entry(record.origin).or_default().insert(id.clone());

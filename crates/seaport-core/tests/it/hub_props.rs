@@ -897,7 +897,7 @@ impl Harness {
                             let expected = Record {
                                 id: record.id.clone(),
                                 role: Role::new(ROLES[role].0).unwrap(),
-                                version: VERSIONS[version].0.map(|v| parse_version(v).unwrap()),
+                                version: VERSIONS[version].0.map(|v| parse_version(v).unwrap().into()),
                                 host: plan.host.into(),
                                 port,
                                 meta,
