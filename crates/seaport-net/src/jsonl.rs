@@ -23,7 +23,7 @@
 //! answered with `["free", id]`, so the client drops it from its own view too.
 //!
 //! Node metadata is one flat object (`role`, `version`, `host`, `port`, `id` and any other
-//! keys); [`registration_from_node`] and [`node_meta`] map it to and from records without
+//! keys); [`registration_from_node`] and [`push_register`] map it to and from records without
 //! losing a key. Node has no error channel: a refused line is logged (warn) with the reason.
 //! A line that is not JSON, not an array, a `register` or `free` whose arguments have the
 //! wrong types, or a line longer than the limit closes the connection (logged).
@@ -203,7 +203,9 @@ fn canonical_host(host: String) -> String {
 
 /// A record as node sees one: a flat object of `role`, `version` (absent when the record
 /// has none), `host`, `port`, `id` and the metadata. A metadata key named like one of these
-/// fields is shadowed by the field.
+/// fields is shadowed by the field. [`push_register`] writes it without building it; this
+/// is the model its tests compare with.
+#[cfg(test)]
 pub(crate) fn node_meta(record: &Record) -> Map<String, Json> {
     let mut out = Map::new();
     for (k, v) in &record.meta {
@@ -227,8 +229,71 @@ fn push_line(out: &mut Vec<u8>, row: &impl serde::Serialize) {
     }
 }
 
-fn push_register(out: &mut Vec<u8>, record: &Record) {
-    push_line(out, &("register", record.id.as_str(), node_meta(record)));
+/// Appends `record` as node's `["register", id, {...}]` line: the bytes serde_json writes
+/// for [`node_meta`] (keys in byte order, fields shadowing metadata of the same name),
+/// written straight from the record. Building the map took a `String` for every key and
+/// value, and a line is encoded for every node connection it goes to.
+pub(crate) fn push_register(out: &mut Vec<u8>, record: &Record) {
+    let start = out.len();
+    if write_register(out, record).is_err() {
+        out.truncate(start);
+    }
+}
+
+fn write_register(out: &mut Vec<u8>, record: &Record) -> std::io::Result<()> {
+    use std::io::Write;
+    enum Field<'a> {
+        Text(&'a str),
+        Port(u16),
+        Version(&'a seaport_core::semver::Version),
+    }
+    // FIELDS, in byte order.
+    let fields = [
+        ("host", Some(Field::Text(record.host.as_str()))),
+        ("id", Some(Field::Text(record.id.as_str()))),
+        ("port", Some(Field::Port(record.port))),
+        ("role", Some(Field::Text(record.role.as_str()))),
+        ("version", record.version.as_deref().map(Field::Version)),
+    ];
+    let mut fields = fields.iter().filter_map(|(name, value)| value.as_ref().map(|v| (*name, v))).peekable();
+    let mut first = true;
+    let mut comma = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+    };
+    let write_field = |out: &mut Vec<u8>, name: &str, value: &Field<'_>| -> std::io::Result<()> {
+        write!(out, "\"{name}\":")?;
+        match value {
+            Field::Text(text) => serde_json::to_writer(&mut *out, text)?,
+            Field::Port(port) => write!(out, "{port}")?,
+            // A version is digits, letters, `.`, `-` and `+`: nothing to escape.
+            Field::Version(version) => write!(out, "\"{version}\"")?,
+        }
+        Ok(())
+    };
+    out.extend_from_slice(b"[\"register\",");
+    serde_json::to_writer(&mut *out, record.id.as_str())?;
+    out.extend_from_slice(b",{");
+    for (key, value) in &record.meta {
+        if FIELDS.contains(&key) {
+            continue;
+        }
+        while let Some((name, field)) = fields.next_if(|(name, _)| name.as_bytes() < key.as_bytes()) {
+            comma(out);
+            write_field(out, name, field)?;
+        }
+        comma(out);
+        serde_json::to_writer(&mut *out, key)?;
+        out.push(b':');
+        serde_json::to_writer(&mut *out, value)?;
+    }
+    for (name, field) in fields {
+        comma(out);
+        write_field(out, name, field)?;
+    }
+    out.extend_from_slice(b"}]\n");
+    Ok(())
 }
 
 /// The state of one node session shared between its reader and the hub's output routing:
@@ -567,6 +632,43 @@ mod tests {
             meta: reg.meta,
             origin: HubId(1),
             incarnation: 1,
+        }
+    }
+
+    #[test]
+    fn register_lines_are_the_bytes_serde_json_writes_for_the_node_record() {
+        let meta = |pairs: Json| -> Meta { serde_json::from_value(pairs).unwrap() };
+        let metas = [
+            meta(json!({})),
+            meta(json!({"t": 1765158712345u64})),
+            // Keys before, between and after the fields, and keys the fields shadow.
+            meta(json!({"a": 1, "hosts": "x", "i": null, "idx": [1, "two", {"3": 4.5}], "pear": -2,
+                "rolex": true, "v": {"b": {}, "a": []}, "zz": "\u{e9}\"\\\n", "role": "shadowed",
+                "port": 1, "id": "other", "host": "h", "version": "9.9.9"})),
+            meta(json!({"": "empty key", "~": 0.1, "ключ": "значение", "big": 1e300, "tiny": -1e-300})),
+        ];
+        let versions = [None, Some("1.2.3"), Some("10.20.30-beta.1+sha.5114f85")];
+        let hosts = ["10.0.0.5", "::1", "host-with-\u{1F600}-and-\\"];
+        for (i, meta) in metas.iter().enumerate() {
+            for version in versions {
+                for host in hosts {
+                    let record = Record {
+                        id: RecordId::new(format!("ID{i}:a.b-c_d")).unwrap(),
+                        role: Role::new("web/api").unwrap(),
+                        version: version.map(|v| v.parse().unwrap()),
+                        host: host.into(),
+                        port: 10080,
+                        meta: meta.clone(),
+                        origin: HubId(1),
+                        incarnation: 1,
+                    };
+                    let mut ours = b"before".to_vec();
+                    push_register(&mut ours, &record);
+                    let mut theirs = b"before".to_vec();
+                    push_line(&mut theirs, &("register", record.id.as_str(), node_meta(&record)));
+                    assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs));
+                }
+            }
         }
     }
 
