@@ -52,7 +52,9 @@ use crate::scratch::{Unread, READ_LEN};
 use crate::server::{self, Shared};
 
 /// The keys of a node record that are record fields rather than metadata.
-const FIELDS: [&str; 5] = ["role", "version", "host", "port", "id"];
+fn is_field(key: &str) -> bool {
+    matches!(key, "role" | "version" | "host" | "port" | "id")
+}
 
 /// Room for everything on a `register` line besides the metadata itself.
 const LINE_OVERHEAD: usize = 64 * 1024;
@@ -209,7 +211,7 @@ fn canonical_host(host: String) -> String {
 pub(crate) fn node_meta(record: &Record) -> Map<String, Json> {
     let mut out = Map::new();
     for (k, v) in &record.meta {
-        if !FIELDS.contains(&k) {
+        if !is_field(k) {
             out.insert(k.to_string(), serde_json::to_value(v).unwrap_or(Json::Null));
         }
     }
@@ -240,53 +242,76 @@ pub(crate) fn push_register(out: &mut Vec<u8>, record: &Record) {
     }
 }
 
-fn write_register(out: &mut Vec<u8>, record: &Record) -> std::io::Result<()> {
-    use std::io::Write;
+fn write_register(out: &mut Vec<u8>, record: &Record) -> serde_json::Result<()> {
     enum Field<'a> {
         Text(&'a str),
         Port(u16),
         Version(&'a seaport_core::semver::Version),
     }
-    // FIELDS, in byte order.
+    // The fields, in byte order, each with its key as written.
     let fields = [
-        ("host", Some(Field::Text(record.host.as_str()))),
-        ("id", Some(Field::Text(record.id.as_str()))),
-        ("port", Some(Field::Port(record.port))),
-        ("role", Some(Field::Text(record.role.as_str()))),
-        ("version", record.version.as_deref().map(Field::Version)),
+        (&b"\"host\":"[..], Some(Field::Text(record.host.as_str()))),
+        (b"\"id\":", Some(Field::Text(record.id.as_str()))),
+        (b"\"port\":", Some(Field::Port(record.port))),
+        (b"\"role\":", Some(Field::Text(record.role.as_str()))),
+        (b"\"version\":", record.version.as_deref().map(Field::Version)),
     ];
-    let mut fields = fields.iter().filter_map(|(name, value)| value.as_ref().map(|v| (*name, v))).peekable();
+    let mut fields = fields.iter().filter_map(|(key, value)| value.as_ref().map(|v| (*key, v))).peekable();
     let mut first = true;
     let mut comma = |out: &mut Vec<u8>| {
         if !std::mem::take(&mut first) {
             out.push(b',');
         }
     };
-    let write_field = |out: &mut Vec<u8>, name: &str, value: &Field<'_>| -> std::io::Result<()> {
-        write!(out, "\"{name}\":")?;
+    let write_field = |out: &mut Vec<u8>, key: &[u8], value: &Field<'_>| -> serde_json::Result<()> {
+        out.extend_from_slice(key);
         match value {
-            Field::Text(text) => serde_json::to_writer(&mut *out, text)?,
-            Field::Port(port) => write!(out, "{port}")?,
+            Field::Text(text) => push_json_str(out, text)?,
+            Field::Port(port) => out.extend_from_slice(itoa::Buffer::new().format(*port).as_bytes()),
             // A version is digits, letters, `.`, `-` and `+`: nothing to escape.
-            Field::Version(version) => write!(out, "\"{version}\"")?,
+            Field::Version(v) => {
+                let mut number = itoa::Buffer::new();
+                out.push(b'"');
+                out.extend_from_slice(number.format(v.major).as_bytes());
+                out.push(b'.');
+                out.extend_from_slice(number.format(v.minor).as_bytes());
+                out.push(b'.');
+                out.extend_from_slice(number.format(v.patch).as_bytes());
+                if !v.pre.is_empty() {
+                    out.push(b'-');
+                    out.extend_from_slice(v.pre.as_str().as_bytes());
+                }
+                if !v.build.is_empty() {
+                    out.push(b'+');
+                    out.extend_from_slice(v.build.as_str().as_bytes());
+                }
+                out.push(b'"');
+            }
         }
         Ok(())
     };
     out.extend_from_slice(b"[\"register\",");
-    serde_json::to_writer(&mut *out, record.id.as_str())?;
+    push_json_str(out, record.id.as_str())?;
     out.extend_from_slice(b",{");
     for (key, value) in &record.meta {
-        if FIELDS.contains(&key) {
+        if is_field(key) {
             continue;
         }
-        while let Some((name, field)) = fields.next_if(|(name, _)| name.as_bytes() < key.as_bytes()) {
+        // The fields whose names sort before this key (compared a byte at a time: these are
+        // a few bytes long, shorter than a call to `memcmp`).
+        let before = |name: &[u8]| name.get(1..name.len() - 2).unwrap_or_default().iter().lt(key.as_bytes());
+        while let Some((name, field)) = fields.next_if(|(name, _)| before(name)) {
             comma(out);
             write_field(out, name, field)?;
         }
         comma(out);
-        serde_json::to_writer(&mut *out, key)?;
+        push_json_str(out, key)?;
         out.push(b':');
-        serde_json::to_writer(&mut *out, value)?;
+        match value {
+            Value::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
+            Value::String(text) => push_json_str(out, text)?,
+            value => serde_json::to_writer(&mut *out, value)?,
+        }
     }
     for (name, field) in fields {
         comma(out);
@@ -294,6 +319,19 @@ fn write_register(out: &mut Vec<u8>, record: &Record) -> std::io::Result<()> {
     }
     out.extend_from_slice(b"}]\n");
     Ok(())
+}
+
+/// Appends `text` as a JSON string: as it is between quotes when nothing in it needs an
+/// escape (ids, roles and most hosts and keys), else as serde_json escapes it.
+fn push_json_str(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        Ok(())
+    } else {
+        serde_json::to_writer(&mut *out, text)
+    }
 }
 
 /// The state of one node session shared between its reader and the hub's output routing:
@@ -373,18 +411,29 @@ pub(crate) fn encode_into(message: &HubMessage, out: &mut Vec<u8>) {
         HubMessage::Welcome { host, .. } => push_line(out, &("helo", host)),
         HubMessage::Snapshot { records, .. } => records.iter().for_each(|r| push_register(out, r)),
         HubMessage::Synced { .. } => push_line(out, &["synced"]),
-        HubMessage::Change { change, .. } => push_change(out, change),
+        HubMessage::Change { change, .. } => change_line(change, out),
         // Node clients never resume, but the lines would be the same.
-        HubMessage::Resumed { changes, .. } => changes.iter().for_each(|c| push_change(out, c)),
+        HubMessage::Resumed { changes, .. } => changes.iter().for_each(|c| change_line(c, out)),
         HubMessage::Heartbeat => out.extend_from_slice(HEARTBEAT_LINE),
         _ => {}
     }
 }
 
-fn push_change(out: &mut Vec<u8>, change: &Change) {
+/// Appends the line of `change`: a register line for a registration or an update (node
+/// has no update message), `["free", id]` for a free. The hub's writers encode one for
+/// each node connection they send it to ([`SharedLog`](server::queue::SharedLog)).
+pub(crate) fn change_line(change: &Change, out: &mut Vec<u8>) {
     match change {
         Change::Register(r) | Change::Update(r) => push_register(out, r),
-        Change::Free(r) => push_line(out, &("free", r.id.as_str())),
+        Change::Free(r) => {
+            let start = out.len();
+            out.extend_from_slice(b"[\"free\",");
+            if push_json_str(out, r.id.as_str()).is_ok() {
+                out.extend_from_slice(b"]\n");
+            } else {
+                out.truncate(start);
+            }
+        }
     }
 }
 
@@ -667,6 +716,15 @@ mod tests {
                     let mut theirs = b"before".to_vec();
                     push_line(&mut theirs, &("register", record.id.as_str(), node_meta(&record)));
                     assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs));
+                    let record = Arc::new(record);
+                    let mut update = Vec::new();
+                    change_line(&Change::Update(Arc::clone(&record)), &mut update);
+                    assert_eq!(update, ours[6..], "an update is a register line");
+                    let mut free = Vec::new();
+                    change_line(&Change::Free(Arc::clone(&record)), &mut free);
+                    let mut theirs = Vec::new();
+                    push_line(&mut theirs, &("free", record.id.as_str()));
+                    assert_eq!(String::from_utf8_lossy(&free), String::from_utf8_lossy(&theirs));
                 }
             }
         }
