@@ -205,7 +205,7 @@ impl Hub {
             next_session: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
             timer_wake: Mutex::new(None),
-            lines: queue::SharedLog::new(),
+            lines: queue::SharedLog::new(jsonl::change_line),
             heartbeat_frame: {
                 let mut frame = Vec::new();
                 let _ = encode_unsigned(&HubMessage::Heartbeat, &mut frame);
@@ -381,6 +381,7 @@ impl Shared {
                 // node lines go into the shared log once, as entry `seq`.
                 let mut frame: Option<Option<Frame>> = None;
                 let mut lines: Option<Option<(usize, u64)>> = None;
+                let mut node_frame: Option<Option<Frame>> = None;
                 let mut lines_queued = 0;
                 let mut owner = None;
                 let mut free_place = None;
@@ -401,17 +402,29 @@ impl Shared {
                                 let place = *free_place.get_or_insert_with(|| state.frees.push(record.id.clone()));
                                 node.sent_free(place, &record.id);
                             }
-                            if let HubMessage::Snapshot { records, .. } = &transmit.message {
-                                let estimate = snapshot_estimate(records);
-                                conn.tx.push_lazy(estimate, jsonl::lazy_lines(state.snapshots.share(records)))
-                            } else {
-                                let entry = lines.get_or_insert_with(|| {
-                                    self.lines.append_with(|out| jsonl::encode_into(&transmit.message, out))
-                                });
-                                let Some((len, seq)) = *entry else { continue };
-                                let pushed = conn.tx.push_shared(seq, len);
-                                lines_queued += usize::from(pushed);
-                                pushed
+                            match &transmit.message {
+                                HubMessage::Snapshot { records, .. } => {
+                                    let estimate = snapshot_estimate(records);
+                                    conn.tx.push_lazy(estimate, jsonl::lazy_lines(state.snapshots.share(records)))
+                                }
+                                // A change goes to every node connection: into the shared log once.
+                                HubMessage::Change { change, .. } => {
+                                    let entry = lines.get_or_insert_with(|| self.lines.append(change));
+                                    let Some((len, seq)) = *entry else { continue };
+                                    let pushed = conn.tx.push_shared(seq, len);
+                                    lines_queued += usize::from(pushed);
+                                    pushed
+                                }
+                                // The rest (its welcome, its `synced`) goes to one connection.
+                                message => {
+                                    let line = node_frame.get_or_insert_with(|| {
+                                        let mut out = Vec::new();
+                                        jsonl::encode_into(message, &mut out);
+                                        (!out.is_empty()).then(|| Frame::from(out))
+                                    });
+                                    let Some(line) = line else { continue };
+                                    conn.tx.push(Arc::clone(line))
+                                }
                             }
                         }
                         Wire::Frames => match &transmit.message {

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use futures::AsyncWrite;
+use seaport_core::Change;
 
 use super::Frame;
 
@@ -41,28 +42,88 @@ const MAX_SLICES: usize = 16;
 /// A drained queue keeps at most this many slots of its peak for the next burst.
 const KEEP_SLOTS: usize = 1024;
 
-/// The shared log packs its lines into chunks of about this many bytes.
-const CHUNK: usize = 32 * 1024;
+/// The shared log packs its changes into chunks of this many.
+const CHUNK: usize = 256;
 
-/// Bytes to send: a frame, or a run of lines of one of the shared log's chunks.
-pub(crate) struct Piece {
-    bytes: Frame,
-    start: usize,
-    end: usize,
+/// A writer whose socket stopped taking a write encodes at least this many bytes of the
+/// shared log's lines for the next one (and twice what the socket took last, up to
+/// [`BATCH`]), so that lines encoded for a full socket are few.
+const MIN_ENCODE: usize = 8 * 1024;
+
+/// Writes a change of the shared log as its line.
+pub(crate) type EncodeLine = fn(&Change, &mut Vec<u8>);
+
+/// A change of the shared log, with the length of its line.
+pub(crate) struct LogLine {
+    change: Change,
+    len: u32,
+}
+
+/// Bytes to send: a frame, or a run of changes of one of the shared log's chunks, which
+/// the writer encodes as lines when it sends them.
+pub(crate) enum Piece {
+    /// Bytes `start..end` of a frame.
+    Bytes { bytes: Frame, start: usize, end: usize },
+    /// Changes `start..end` of a chunk, whose lines are `len` bytes in all.
+    Lines { chunk: Arc<[LogLine]>, start: usize, end: usize, len: usize, encode: EncodeLine },
 }
 
 impl Piece {
     fn whole(bytes: Frame) -> Piece {
         let end = bytes.len();
-        Piece { bytes, start: 0, end }
+        Piece::Bytes { bytes, start: 0, end }
     }
 
-    pub(crate) fn as_slice(&self) -> &[u8] {
-        self.bytes.get(self.start..self.end).unwrap_or_default()
+    /// The bytes, for a frame; `None` for lines, which are encoded as they are written.
+    fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Piece::Bytes { bytes, start, end } => Some(bytes.get(*start..*end).unwrap_or_default()),
+            Piece::Lines { .. } => None,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.end - self.start
+        match self {
+            Piece::Bytes { start, end, .. } => end - start,
+            Piece::Lines { len, .. } => *len,
+        }
+    }
+
+    /// Appends the piece's bytes from `skip` on to `out`; of lines, whole ones while `out`
+    /// stays within `limit` bytes (into an empty `out`, at least one, or the rest of the one
+    /// `skip` ends in).
+    fn write_into(&self, out: &mut Vec<u8>, mut skip: usize, limit: usize) {
+        match self {
+            Piece::Bytes { .. } => out.extend_from_slice(self.bytes().and_then(|b| b.get(skip..)).unwrap_or_default()),
+            Piece::Lines { chunk, start, end, encode, .. } => {
+                let lines = chunk.get(*start..*end).unwrap_or_default();
+                for line in lines {
+                    let len = line.len as usize;
+                    if skip >= len {
+                        skip -= len;
+                        continue;
+                    }
+                    if !out.is_empty() && out.len() + len - skip > limit {
+                        break;
+                    }
+                    let at = out.len();
+                    encode(&line.change, out);
+                    if skip > 0 {
+                        // The part of the line an earlier write took.
+                        out.drain(at..(at + skip).min(out.len()));
+                        skip = 0;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The piece's bytes (for tests).
+    #[cfg(test)]
+    fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_into(&mut out, 0, usize::MAX);
+        out
     }
 }
 
@@ -125,67 +186,78 @@ impl Queue {
 /// holds one slot however far behind it is. An entry stays until every connection it
 /// was queued for has taken it (or is gone).
 ///
-/// The lines are packed into chunks of about [`CHUNK`] bytes, each shared by the writers
-/// sending from it and dropped once every entry in it is done with, and an entry is 12
-/// bytes beside its line. (Each line was an allocation of its own, with a 32-byte entry:
-/// with node clients, over a third of what the log held at the peak of a burst.) A
-/// writer takes a run of lines from a chunk as one piece, and sends it from the chunk.
+/// The log keeps the changes, not their lines: each connection's writer encodes the
+/// lines it sends into its thread's buffer as the socket takes them. A log of encoded
+/// lines (about 110 bytes each) held every line that the slowest connection had not
+/// taken yet, and node clients read slowly: at 1 000 clients x 10 services, the hub's
+/// largest single cost per registration at the moment every record had reached a
+/// watcher. An entry is now a change and its line's length in a chunk of [`CHUNK`]
+/// changes (24 bytes, the record itself being the registry's), and a 4-byte count. A
+/// writer takes a run of entries of one chunk as one piece, holding the chunk.
 pub(crate) struct SharedLog {
     inner: Mutex<LogInner>,
 }
 
-#[derive(Default)]
 struct LogInner {
-    /// The sequence number of `entries[0]`.
+    encode: EncodeLine,
+    /// The sequence number of `pending[0]`.
     base: u64,
-    entries: VecDeque<Entry>,
+    /// For each entry, the queues that hold it and have not taken it yet; may dip below
+    /// zero while it is being queued.
+    pending: VecDeque<i32>,
     /// Sealed chunks, oldest first, each with the sequence number of its first entry.
-    chunks: VecDeque<(u64, Frame)>,
-    /// The lines of the entries from `open_first` on, not sealed into a chunk yet: the
-    /// first writer to take one of them seals them.
-    open: Vec<u8>,
+    chunks: VecDeque<(u64, Arc<[LogLine]>)>,
+    /// The entries from `open_first` on, not sealed into a chunk yet: the first writer
+    /// to take one of them seals them.
+    open: Vec<LogLine>,
     open_first: u64,
     /// The entry being queued, kept even while no queue holds it (a writer can take it
     /// before the count is in).
     queuing: Option<u64>,
-}
-
-struct Entry {
-    /// Where its line is in its chunk.
-    start: u32,
-    len: u32,
-    /// Queues that hold it and have not taken it yet; may dip below zero while it is
-    /// being queued.
-    pending: i32,
+    /// Where a change is encoded to learn its line's length.
+    scratch: Vec<u8>,
 }
 
 impl SharedLog {
-    pub(crate) fn new() -> Arc<SharedLog> {
-        Arc::new(SharedLog { inner: Mutex::new(LogInner::default()) })
+    /// A log whose changes go on the wire as `encode` writes them.
+    pub(crate) fn new(encode: EncodeLine) -> Arc<SharedLog> {
+        let inner = LogInner {
+            encode,
+            base: 0,
+            pending: VecDeque::new(),
+            chunks: VecDeque::new(),
+            open: Vec::new(),
+            open_first: 0,
+            queuing: None,
+            scratch: Vec::new(),
+        };
+        Arc::new(SharedLog { inner: Mutex::new(inner) })
     }
 
     fn lock(&self) -> MutexGuard<'_, LogInner> {
         super::lock(&self.inner)
     }
 
-    /// Adds the line `encode` writes and returns its length and sequence number, for
+    /// Adds `change` and returns its line's length and its sequence number, for
     /// [`Outbox::push_shared`]; then [`queued`](Self::queued) says how many queues took
-    /// it. `None`, and no entry, when `encode` writes nothing.
-    pub(crate) fn append_with(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Option<(usize, u64)> {
+    /// it. `None`, and no entry, when its line is empty.
+    pub(crate) fn append(&self, change: &Change) -> Option<(usize, u64)> {
         let mut log = self.lock();
+        let log = &mut *log;
         if log.open.len() >= CHUNK {
             log.seal();
         }
-        let start = log.open.len();
-        encode(&mut log.open);
-        let len = log.open.len() - start;
-        // A line is bounded by the frame limit, and `open` is sealed past CHUNK bytes.
-        let (Ok(start), Ok(len @ 1..)) = (u32::try_from(start), u32::try_from(len)) else {
-            log.open.truncate(start);
-            return None;
-        };
-        let seq = log.base + log.entries.len() as u64;
-        log.entries.push_back(Entry { start, len, pending: 0 });
+        log.scratch.clear();
+        (log.encode)(change, &mut log.scratch);
+        let len = log.scratch.len();
+        if log.scratch.capacity() > BATCH {
+            // Past one long line: back to nothing.
+            log.scratch = Vec::new();
+        }
+        let Ok(len @ 1..) = u32::try_from(len) else { return None };
+        let seq = log.base + log.pending.len() as u64;
+        log.pending.push_back(0);
+        log.open.push(LogLine { change: change.clone(), len });
         log.queuing = Some(seq);
         Some((len as usize, seq))
     }
@@ -193,8 +265,8 @@ impl SharedLog {
     /// Entry `seq` was queued for `count` connections.
     pub(crate) fn queued(&self, seq: u64, count: usize) {
         let mut log = self.lock();
-        if let Some(entry) = log.entry_mut(seq) {
-            entry.pending = entry.pending.saturating_add(i32::try_from(count).unwrap_or(i32::MAX));
+        if let Some(pending) = log.pending_mut(seq) {
+            *pending = pending.saturating_add(i32::try_from(count).unwrap_or(i32::MAX));
         }
         if log.queuing == Some(seq) {
             log.queuing = None;
@@ -205,62 +277,58 @@ impl SharedLog {
     /// Entries in the log (for tests).
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.lock().pending.len()
     }
 
-    /// Bytes of lines the log holds, sealed or not (for tests).
+    /// Changes the log holds, sealed or not (for tests).
     #[cfg(test)]
-    fn bytes_held(&self) -> usize {
+    fn changes_held(&self) -> usize {
         let log = self.lock();
         log.chunks.iter().map(|(_, c)| c.len()).sum::<usize>() + log.open.len()
     }
 }
 
 impl LogInner {
-    fn entry_mut(&mut self, seq: u64) -> Option<&mut Entry> {
+    fn pending_mut(&mut self, seq: u64) -> Option<&mut i32> {
         let at = usize::try_from(seq.checked_sub(self.base)?).ok()?;
-        self.entries.get_mut(at)
+        self.pending.get_mut(at)
     }
 
-    /// The line of entry `seq`, as a piece of its chunk (sealing the open lines if it is
-    /// one of them).
+    /// Entry `seq`, as a piece of its chunk (sealing the open entries if it is one of them).
     fn piece(&mut self, seq: u64) -> Option<Piece> {
-        let entry = self.entry_mut(seq)?;
-        let (start, end) = (entry.start as usize, entry.start as usize + entry.len as usize);
+        self.pending_mut(seq)?;
         if seq >= self.open_first {
             self.seal();
         }
         let at = self.chunks.partition_point(|(first, _)| *first <= seq).checked_sub(1)?;
-        let (_, chunk) = self.chunks.get(at)?;
-        Some(Piece { bytes: Arc::clone(chunk), start, end })
+        let (first, chunk) = self.chunks.get(at)?;
+        let start = usize::try_from(seq - first).ok()?;
+        let len = chunk.get(start)?.len as usize;
+        Some(Piece::Lines { chunk: Arc::clone(chunk), start, end: start + 1, len, encode: self.encode })
     }
 
-    /// Makes the open lines a chunk that writers can share.
+    /// Makes the open entries a chunk that writers can share.
     fn seal(&mut self) {
         if !self.open.is_empty() {
-            self.chunks.push_back((self.open_first, Arc::from(&self.open[..])));
-            self.open.clear();
-            if self.open.capacity() > 2 * CHUNK {
-                // Past one long line (a snapshot): back to the usual size.
-                self.open = Vec::new();
-            }
+            let lines: Arc<[LogLine]> = std::mem::take(&mut self.open).into();
+            self.chunks.push_back((self.open_first, lines));
         }
-        self.open_first = self.base + self.entries.len() as u64;
+        self.open_first = self.base + self.pending.len() as u64;
     }
 
     /// A queue is done with `from..to`: taken, or dropped with its connection.
     fn release(&mut self, from: u64, to: u64) {
         for seq in from..to {
-            if let Some(entry) = self.entry_mut(seq) {
-                entry.pending -= 1;
+            if let Some(pending) = self.pending_mut(seq) {
+                *pending -= 1;
             }
         }
         self.trim();
     }
 
     fn trim(&mut self) {
-        while self.entries.front().is_some_and(|e| e.pending <= 0) && self.queuing != Some(self.base) {
-            self.entries.pop_front();
+        while self.pending.front().is_some_and(|p| *p <= 0) && self.queuing != Some(self.base) {
+            self.pending.pop_front();
             self.base += 1;
         }
         // A chunk goes once every entry in it has.
@@ -271,11 +339,11 @@ impl LogInner {
             }
             self.chunks.pop_front();
         }
-        if self.entries.is_empty() {
+        if self.pending.is_empty() {
             self.open.clear();
             self.open_first = self.base;
-            if self.entries.capacity() > KEEP_SLOTS {
-                self.entries.shrink_to(KEEP_SLOTS);
+            if self.pending.capacity() > KEEP_SLOTS {
+                self.pending.shrink_to(KEEP_SLOTS);
             }
         }
     }
@@ -435,24 +503,32 @@ impl Inbox {
                         let log = log.get_or_insert_with(|| shared.lock());
                         let start = *from;
                         while *from < *to {
-                            let Some(len) = log.entry_mut(*from).map(|e| e.len as usize) else {
+                            let Some(piece) = log.piece(*from) else {
                                 // Cannot happen (an entry stays while a queue holds it);
                                 // if it did, there would be nothing left to send.
                                 count += 1;
                                 *from += 1;
                                 continue;
                             };
+                            let len = piece.len();
                             if count >= MAX_FRAMES || (taken > 0 && taken + len > BATCH) {
                                 log.release(start, *from);
                                 break 'slots;
                             }
-                            if let Some(piece) = log.piece(*from) {
-                                match out.back_mut() {
-                                    Some(last) if Arc::ptr_eq(&last.bytes, &piece.bytes) && last.end == piece.start => {
-                                        last.end = piece.end;
-                                    }
-                                    _ => out.push_back(piece),
+                            // The next entry of the same chunk lengthens the run.
+                            let merged = match (out.back_mut(), &piece) {
+                                (
+                                    Some(Piece::Lines { chunk, end, len: run, .. }),
+                                    Piece::Lines { chunk: next, start: at, .. },
+                                ) if Arc::ptr_eq(chunk, next) && *end == *at => {
+                                    *end += 1;
+                                    *run += len;
+                                    true
                                 }
+                                _ => false,
+                            };
+                            if !merged {
+                                out.push_back(piece);
                             }
                             taken += len;
                             count += 1;
@@ -543,11 +619,13 @@ pub(crate) struct Writer {
     frames: VecDeque<Piece>,
     /// Bytes of `frames[0]` already written.
     offset: usize,
+    /// How many bytes of lines to encode for the next write (see [`MIN_ENCODE`]).
+    encode: usize,
 }
 
 impl Writer {
     pub(crate) fn new(inbox: Inbox) -> Writer {
-        Writer { inbox, frames: VecDeque::new(), offset: 0 }
+        Writer { inbox, frames: VecDeque::new(), offset: 0, encode: BATCH }
     }
 
     /// Waits until something is queued and takes it (see [`Inbox::fill`]); the frames
@@ -581,56 +659,83 @@ impl Writer {
 
     fn poll_write<W: AsyncWrite + Unpin>(&mut self, cx: &mut Context<'_>, stream: &mut W) -> Poll<io::Result<()>> {
         while let Some(first) = self.frames.front() {
-            let rest = first.as_slice().get(self.offset..).unwrap_or_default();
-            if rest.is_empty() {
+            if first.len() <= self.offset {
                 self.advance(0);
                 continue;
             }
             // The pieces of this write: the rest of the first, then whole ones up to BATCH.
+            // Frames go from where they are; lines are encoded into the thread's buffer.
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let mut count = 0;
             let mut bytes = 0;
-            let mut many = false;
-            let pieces = std::iter::once(rest).chain(self.frames.iter().skip(1).map(Piece::as_slice));
-            for piece in pieces {
-                if count > 0 && bytes + piece.len() > BATCH {
+            let mut copy = false;
+            for (i, piece) in self.frames.iter().enumerate() {
+                let skip = if i == 0 { self.offset } else { 0 };
+                let len = piece.len() - skip;
+                if count > 0 && bytes + len > BATCH {
                     break;
                 }
-                let Some(slot) = slices.get_mut(count) else {
-                    many = true;
-                    break;
-                };
-                *slot = IoSlice::new(piece);
+                match (slices.get_mut(count), piece.bytes()) {
+                    (Some(slot), Some(piece)) => *slot = IoSlice::new(piece.get(skip..).unwrap_or_default()),
+                    _ => {
+                        copy = true;
+                        break;
+                    }
+                }
                 count += 1;
-                bytes += piece.len();
+                bytes += len;
             }
-            let written = if many {
+            let (written, offered) = if copy {
                 crate::scratch::with_write_buffer(|buf| {
                     buf.clear();
                     // Exactly a batch, where growing by doubling as it fills would leave
                     // up to twice that.
                     buf.reserve_exact(BATCH);
-                    buf.extend_from_slice(rest);
-                    for piece in self.frames.iter().skip(1) {
-                        if buf.len() + piece.len() > BATCH {
+                    for (i, piece) in self.frames.iter().enumerate() {
+                        let skip = if i == 0 { self.offset } else { 0 };
+                        // Whole frames, and as many lines as fit.
+                        if i > 0 && piece.bytes().is_some() && buf.len() + piece.len() > self.encode {
                             break;
                         }
-                        buf.extend_from_slice(piece.as_slice());
+                        piece.write_into(buf, skip, self.encode);
+                        if buf.len() >= self.encode {
+                            break;
+                        }
                     }
-                    // The thread's buffer stays: it never holds more than BATCH bytes.
-                    Pin::new(&mut *stream).poll_write(cx, buf)
+                    if buf.capacity() > 2 * BATCH {
+                        // Past one long line: the buffer goes back to a batch after this write.
+                        let written = Pin::new(&mut *stream).poll_write(cx, buf);
+                        let offered = buf.len();
+                        *buf = Vec::with_capacity(BATCH);
+                        return (written, offered);
+                    }
+                    // The thread's buffer stays: it holds a batch, or one line more.
+                    (Pin::new(&mut *stream).poll_write(cx, buf), buf.len())
                 })
             } else if count == 1 {
-                Pin::new(&mut *stream).poll_write(cx, rest)
+                let rest = slices[0];
+                (Pin::new(&mut *stream).poll_write(cx, &rest), bytes)
             } else {
-                Pin::new(&mut *stream).poll_write_vectored(cx, &slices[..count])
+                (Pin::new(&mut *stream).poll_write_vectored(cx, &slices[..count]), bytes)
             };
             match written {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => self.advance(n),
+                Poll::Ready(Ok(n)) => {
+                    if copy {
+                        // Encode about what the socket takes: twice its last take, at least
+                        // MIN_ENCODE, and a whole batch while it takes everything.
+                        self.encode = if n < offered { (2 * n).clamp(MIN_ENCODE, BATCH) } else { BATCH };
+                    }
+                    self.advance(n)
+                }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if copy {
+                        self.encode = MIN_ENCODE;
+                    }
+                    return Poll::Pending;
+                }
             }
         }
         Poll::Ready(Ok(()))
@@ -750,15 +855,50 @@ mod tests {
         assert_eq!(filled(&mut inbox).map(|f| f.len()), Some(5));
     }
 
-    /// Appends `line` to `log`, returning its sequence number.
-    fn append(log: &SharedLog, line: &[u8]) -> u64 {
-        log.append_with(|out| out.extend_from_slice(line)).map(|(_, seq)| seq).unwrap_or(u64::MAX)
+    /// Letters and digits, for ids: the line of a test change is its record's id.
+    const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+    fn tag_byte(tag: u8) -> u8 {
+        ALNUM[tag as usize % ALNUM.len()]
     }
 
-    /// Appends `frame` to `log` and queues it on each of `outs`, as the hub does.
-    fn broadcast(log: &SharedLog, outs: &mut [&mut Outbox], frame: Frame) -> usize {
-        let len = frame.len();
-        let seq = append(log, &frame);
+    /// The test log's encoding: a change's line is its record's id.
+    fn id_line(change: &Change, out: &mut Vec<u8>) {
+        out.extend_from_slice(change.record().id.as_str().as_bytes());
+    }
+
+    /// A change whose line is `len` (1 to 128) bytes of `tag`'s letter.
+    fn line(tag: u8, len: usize) -> Change {
+        let id = String::from_utf8(vec![tag_byte(tag); len]).unwrap();
+        Change::Register(Arc::new(seaport_core::Record {
+            id: seaport_core::RecordId::new(id).unwrap(),
+            role: seaport_core::Role::new("r").unwrap(),
+            version: None,
+            host: "h".into(),
+            port: 1,
+            meta: seaport_core::Meta::new(),
+            origin: seaport_core::HubId(0),
+            incarnation: 1,
+        }))
+    }
+
+    /// What [`line`] sends.
+    fn line_bytes(tag: u8, len: usize) -> Vec<u8> {
+        vec![tag_byte(tag); len]
+    }
+
+    fn own(tag: u8, len: usize) -> Frame {
+        line_bytes(tag, len).into()
+    }
+
+    /// Appends `change` to `log`, returning its sequence number.
+    fn append(log: &SharedLog, change: &Change) -> u64 {
+        log.append(change).map(|(_, seq)| seq).unwrap_or(u64::MAX)
+    }
+
+    /// Appends `change` to `log` and queues it on each of `outs`, as the hub does.
+    fn broadcast(log: &SharedLog, outs: &mut [&mut Outbox], change: Change) -> usize {
+        let Some((len, seq)) = log.append(&change) else { return 0 };
         let mut queued = 0;
         for out in outs.iter_mut() {
             if out.push_shared(seq, len) {
@@ -769,20 +909,16 @@ mod tests {
         queued
     }
 
-    fn line(tag: u8, len: usize) -> Frame {
-        vec![tag; len].into()
-    }
-
     #[test]
     fn shared_entries_keep_their_place_among_own_frames_and_cost_one_slot_per_run() {
-        let log = SharedLog::new();
+        let log = SharedLog::new(id_line);
         let (mut a, mut inbox_a) = channel_with(100_000, usize::MAX, Some(Arc::clone(&log)));
         let (mut b, inbox_b) = channel_with(100_000, usize::MAX, Some(Arc::clone(&log)));
-        assert!(a.push(line(1, 3)));
+        assert!(a.push(own(1, 3)));
         for i in 0..10_000 {
             assert_eq!(broadcast(&log, &mut [&mut a, &mut b], line(2, 1 + i % 5)), 2);
         }
-        assert!(a.push(line(3, 3)), "a frame of a's own after the shared ones");
+        assert!(a.push(own(3, 3)), "a frame of a's own after the shared ones");
         broadcast(&log, &mut [&mut a, &mut b], line(4, 2));
         assert_eq!(a.queue.lock().slots.len(), 4, "own, a run of 10 000, own, a run of one");
         assert_eq!(b.queue.lock().slots.len(), 1, "every change went to b: one run");
@@ -794,64 +930,94 @@ mod tests {
             let mut out = VecDeque::new();
             assert_eq!(inbox_a.fill(&mut out).now_or_never(), Some(true));
             assert!(out.len() <= MAX_FRAMES);
-            got.extend(out.iter().flat_map(|p| p.as_slice().to_vec()));
+            got.extend(out.iter().flat_map(Piece::to_vec));
         }
-        let mut wanted = vec![1u8; 3];
-        (0..10_000).for_each(|i| wanted.extend(std::iter::repeat_n(2u8, 1 + i % 5)));
-        wanted.extend([3, 3, 3, 4, 4]);
+        let mut wanted = line_bytes(1, 3);
+        (0..10_000).for_each(|i| wanted.extend(line_bytes(2, 1 + i % 5)));
+        wanted.extend(line_bytes(3, 3));
+        wanted.extend(line_bytes(4, 2));
         assert_eq!(got, wanted, "in the order queued, across batches");
         assert_eq!(a.queue.lock().bytes, 0);
         assert_eq!(log.len(), 10_001, "b has not taken them yet");
         drop(inbox_b);
         assert_eq!(log.len(), 0, "b's connection is gone: nothing is kept for it");
-        assert_eq!(log.bytes_held(), 0, "nor any of their lines");
+        assert_eq!(log.changes_held(), 0, "nor any of their changes");
         assert!(!b.push_shared(append(&log, &line(5, 1)), 1), "a gone writer takes nothing");
     }
 
     #[test]
-    fn shared_lines_are_packed_into_chunks_sent_as_pieces_and_dropped_when_done() {
-        let log = SharedLog::new();
+    fn shared_changes_are_packed_into_chunks_sent_as_pieces_and_dropped_when_done() {
+        let log = SharedLog::new(id_line);
         let (mut a, mut inbox_a) = channel_with(100_000, usize::MAX, Some(Arc::clone(&log)));
         let (mut b, mut inbox_b) = channel_with(100_000, usize::MAX, Some(Arc::clone(&log)));
-        // Lines of 100 bytes: a chunk holds about CHUNK / 100 of them.
-        let lines = 3 * CHUNK / 100;
+        // Lines of 100 bytes, CHUNK changes a chunk.
+        let lines = 3 * CHUNK;
         for i in 0..lines {
             assert_eq!(broadcast(&log, &mut [&mut a, &mut b], line(i as u8, 100)), 2);
         }
-        assert_eq!(log.bytes_held(), lines * 100, "each line once, nothing beside");
+        assert_eq!(log.changes_held(), lines, "each change once");
         let take = |inbox: &mut Inbox| {
             let mut out = VecDeque::new();
             assert_eq!(inbox.fill(&mut out).now_or_never(), Some(true));
             out
         };
         let first = take(&mut inbox_a);
-        assert!(first.len() <= 3, "a batch is a piece a chunk, not a frame a line: {}", first.len());
-        assert_eq!(first.iter().map(Piece::len).sum::<usize>(), BATCH / 100 * 100);
-        let mut got: Vec<u8> = first.iter().flat_map(|p| p.as_slice().to_vec()).collect();
-        // A line appended after the writer sealed the open ones does not disturb them.
-        assert_eq!(broadcast(&log, &mut [&mut a, &mut b], line(255, 7)), 2);
+        let per_batch = BATCH / 100;
+        assert_eq!(first.len(), per_batch.div_ceil(CHUNK), "a batch is a piece a chunk, not a piece a line");
+        assert_eq!(first.iter().map(Piece::len).sum::<usize>(), per_batch * 100);
+        let mut got: Vec<u8> = first.iter().flat_map(Piece::to_vec).collect();
+        // A change appended after the writer sealed the open ones does not disturb them.
+        assert_eq!(broadcast(&log, &mut [&mut a, &mut b], line(61, 7)), 2);
         while a.queue.lock().messages > 0 {
-            got.extend(take(&mut inbox_a).iter().flat_map(|p| p.as_slice().to_vec()));
+            got.extend(take(&mut inbox_a).iter().flat_map(Piece::to_vec));
         }
-        let mut wanted: Vec<u8> = (0..lines).flat_map(|i| [i as u8; 100]).collect();
-        wanted.extend([255; 7]);
+        let mut wanted: Vec<u8> = (0..lines).flat_map(|i| line_bytes(i as u8, 100)).collect();
+        wanted.extend(line_bytes(61, 7));
         assert!(got == wanted, "every line once, in order");
-        assert_eq!(log.bytes_held(), lines * 100 + 7, "b still needs them all");
+        assert_eq!(log.changes_held(), lines + 1, "b still needs them all");
         let mut taken = 0;
-        while taken < 2 * CHUNK {
+        while taken < 2 * CHUNK * 100 {
             taken += take(&mut inbox_b).iter().map(Piece::len).sum::<usize>();
         }
-        let held = log.bytes_held();
-        assert!(held <= lines * 100 + 7 - CHUNK, "a chunk b is done with is gone: {held} bytes held");
+        let held = log.changes_held();
+        assert!(held <= lines + 1 - CHUNK, "a chunk b is done with is gone: {held} changes held");
         while b.queue.lock().messages > 0 {
             take(&mut inbox_b);
         }
-        assert_eq!((log.len(), log.bytes_held()), (0, 0), "all taken: the log holds nothing");
+        assert_eq!((log.len(), log.changes_held()), (0, 0), "all taken: the log holds nothing");
+    }
+
+    #[test]
+    fn lines_are_encoded_as_they_are_written_and_resume_mid_line() {
+        let log = SharedLog::new(id_line);
+        let (mut out, inbox) = channel_with(100_000, usize::MAX, Some(Arc::clone(&log)));
+        let mut wanted = Vec::new();
+        for i in 0..3 * CHUNK {
+            let len = 1 + i * 37 % 128;
+            assert_eq!(broadcast(&log, &mut [&mut out], line(i as u8, len)), 1);
+            wanted.extend(line_bytes(i as u8, len));
+            if i % 100 == 0 {
+                assert!(out.push(own(60, 9)));
+                wanted.extend(line_bytes(60, 9));
+            }
+        }
+        let mut writer = Writer::new(inbox);
+        // 13 bytes a call: most writes end inside a line.
+        let mut sink = Trickle::new(13);
+        while !writer.inbox.is_empty() {
+            assert!(block_on(writer.take()));
+            assert!(block_on(writer.write(&mut sink)).is_ok());
+        }
+        assert!(sink.got == wanted, "every byte once, in order");
+        // After the first write, which offers a batch.
+        let most = sink.writes.iter().skip(1).max().copied().unwrap_or(0);
+        assert!(most <= MIN_ENCODE, "a socket that takes little is offered little: {most}");
+        assert_eq!(log.len(), 0, "written: the log holds nothing");
     }
 
     #[test]
     fn a_shared_entry_taken_before_it_is_counted_is_still_released() {
-        let log = SharedLog::new();
+        let log = SharedLog::new(id_line);
         let (mut out, mut inbox) = channel_with(8, usize::MAX, Some(Arc::clone(&log)));
         let seq = append(&log, &line(1, 4));
         assert!(out.push_shared(seq, 4));
@@ -863,7 +1029,7 @@ mod tests {
 
     #[test]
     fn shared_entries_count_against_the_bounds() {
-        let log = SharedLog::new();
+        let log = SharedLog::new(id_line);
         let (mut out, _inbox) = channel_with(3, 100, Some(Arc::clone(&log)));
         let accepted = (0..10).take_while(|_| broadcast(&log, &mut [&mut out], line(0, 1)) == 1).count();
         assert_eq!(accepted, 3, "over the messages");
@@ -903,7 +1069,7 @@ mod tests {
             let mut got = Vec::new();
             let mut frames = VecDeque::new();
             while block_on(inbox.fill(&mut frames)) {
-                got.extend(frames.drain(..).flat_map(|p| p.as_slice().to_vec()));
+                got.extend(frames.drain(..).flat_map(|p| p.to_vec()));
             }
             got
         });
