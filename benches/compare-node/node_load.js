@@ -182,10 +182,29 @@ function orchestrate() {
         return c;
     }
 
+    // A hub's RSS goes on growing for a moment after it says it listens (its threads start,
+    // the rest of its binary is paged in): idle is its RSS once that has stopped, unchanged
+    // over three readings 100 ms apart (at most 3 s), so that none of it is counted as the
+    // workload's.
+    function settle(pid, cb) {
+        var last = -1, same = 0, tries = 0;
+        (function poll() {
+            var s = stats(pid);
+            same = s.rss === last ? same + 1 : 0;
+            last = s.rss;
+            if (same >= 2 || ++tries >= 30) return cb(s);
+            setTimeout(poll, 100);
+        })();
+    }
+
     startHub(0, function (h, port) {
         if (!h) { result.error = 'the hub did not start'; return finish(); }
         hub = h;
-        idle = stats(hub.pid);
+        settle(hub.pid, function (settled) { run(port, settled); });
+    });
+
+    function run(port, settled) {
+        idle = settled;
         var t0, disconnects = 0, frees = 0;
         result.hub_rss_idle_kib = idle.rss;
         var watcher = child(['--watch', String(port), String(total), String(S)], function (e) {
@@ -282,7 +301,7 @@ function orchestrate() {
                 }
             }
         });
-    });
+    }
 
     function restart(port, watcher) {
         watcher.kill('SIGKILL');
