@@ -33,7 +33,6 @@
 use std::future::Future;
 use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use async_std::net::TcpStream;
 use futures::{AsyncRead, AsyncWriteExt};
@@ -490,7 +489,6 @@ pub(crate) fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, fi
     async move {
         let config = shared.config();
         let max_line = LINE_OVERHEAD + config.core.limits.meta.max_bytes;
-        let heartbeat = config.core.heartbeat.max(Duration::from_millis(1));
         let subscribe = |hub: &mut seaport_core::Hub, now, session| {
             let pattern = "*".to_string();
             hub.handle_message(
@@ -511,7 +509,7 @@ pub(crate) fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, fi
         // The writer is a task of its own: joined with the reader in one task, every wake
         // of either polled both (a read attempt per write), and the hub's CPU at 1 000 node
         // clients x 10 went up by a fifth.
-        async_std::task::spawn(write_loop(rx, stream.clone(), heartbeat, Arc::clone(&shared.heartbeat_line)));
+        async_std::task::spawn(write_loop(rx, stream.clone()));
         let reader = LineReader::new(stream.clone(), &[first], max_line);
         read_lines(&shared, reader, peer, session, node, tx).await;
     }
@@ -620,31 +618,15 @@ fn read_lines(
     }
 }
 
-/// Sends what the hub queued for the connection, and `["heartbeat"]` every `heartbeat`
-/// whatever else was sent: a node client counts only heartbeat lines.
+/// Sends what the hub queued for the connection (its heartbeats among it, queued by the
+/// hub's timer: [`Shared::node_heartbeats`]).
 #[allow(clippy::manual_async_fn)] // see the comment inside
-fn write_loop(
-    rx: server::queue::Inbox,
-    mut stream: TcpStream,
-    heartbeat: Duration,
-    beat: server::Frame,
-) -> impl Future<Output = ()> {
+fn write_loop(rx: server::queue::Inbox, mut stream: TcpStream) -> impl Future<Output = ()> {
     // A plain fn around an `async move` block: an `async fn` keeps its arguments twice
     // in its future, as arguments and as locals.
     async move {
-        let mut next_beat = Instant::now() + heartbeat;
         let mut writer = server::queue::Writer::new(rx);
-        loop {
-            let wait = next_beat.saturating_duration_since(Instant::now());
-            match async_std::future::timeout(wait, writer.take()).await {
-                Ok(true) | Err(_) => {}
-                Ok(false) => break,
-            }
-            let now = Instant::now();
-            if now >= next_beat {
-                writer.add(Arc::clone(&beat));
-                next_beat = now + heartbeat;
-            }
+        while writer.take().await {
             if writer.write(&mut stream).await.is_err() {
                 break;
             }

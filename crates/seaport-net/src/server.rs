@@ -368,6 +368,18 @@ impl Shared {
         result
     }
 
+    /// Queues `["heartbeat"]` for every node seaport connection, whatever else it is being
+    /// sent: a node client counts only heartbeat lines when it decides whether its hub is
+    /// alive. One timer for the hub, where each connection's writer had its own.
+    fn node_heartbeats(&self) {
+        let mut state = lock(&self.state);
+        for conn in state.conns.values_mut() {
+            if let Wire::JsonLines(_) = conn.wire {
+                conn.tx.push_beat(Arc::clone(&self.heartbeat_line));
+            }
+        }
+    }
+
     fn flush(&self, state: &mut State, now: Timestamp) {
         // Connections dropped as too slow (or whose writer is gone), whose sessions the core
         // is still to close: one at a time, each followed by sending what closing it fanned
@@ -670,6 +682,8 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, stop: futures::
 }
 
 async fn run_timer(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
+    let beat = shared.config.core.heartbeat.max(Duration::from_millis(1));
+    let mut next_beat = Instant::now() + beat;
     loop {
         if shared.stopping.load(Ordering::SeqCst) {
             return;
@@ -680,9 +694,14 @@ async fn run_timer(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
         // first session on an idle hub), so never sleep longer than half a timeout.
         let cap = (shared.config.core.timeout / 2).clamp(Duration::from_millis(1), Duration::from_secs(1));
         let wait = next.map_or(cap, |t| t.saturating_duration_since(now)).min(cap);
+        let wait = wait.min(next_beat.saturating_duration_since(Instant::now()));
         // A wake-up only means "stop".
         if async_std::future::timeout(wait, wake.next()).await.is_ok() {
             return;
+        }
+        if Instant::now() >= next_beat {
+            shared.node_heartbeats();
+            next_beat = Instant::now() + beat;
         }
         shared.with_core(|hub, now| hub.handle_timeout(now));
     }

@@ -379,6 +379,25 @@ impl Outbox {
         self.push_slot(len, |slots| slots.push_back(Slot::Frame(frame)))
     }
 
+    /// Queues a heartbeat, whatever the queue holds (it is a few bytes, sent once per
+    /// heartbeat interval); `false` only when the writer is gone.
+    pub(crate) fn push_beat(&mut self, frame: Frame) -> bool {
+        let waker = {
+            let mut state = self.queue.lock();
+            if !state.open {
+                return false;
+            }
+            state.bytes += frame.len();
+            state.slots.push_back(Slot::Frame(frame));
+            state.messages += 1;
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        true
+    }
+
     /// Queues entry `seq` of the queue's shared log, `len` bytes long; `false` when the
     /// queue is full (or its writer is gone, or it has no log). Entries must be pushed
     /// in the order they were appended.
