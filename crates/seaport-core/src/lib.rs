@@ -75,7 +75,9 @@ pub use message::{Change, ClientMessage, ErrorCode, HubMessage, PeerMessage, Req
 pub use meta::Meta;
 pub use pattern::Pattern;
 pub use ports::DEFAULT_PORT_RANGE;
-pub use record::{Host, HubId, MetaLimits, PortRequest, Record, RecordId, Registration, Role, SharedVersion};
+pub use record::{
+    Host, HubId, MetaLimits, PortRequest, Record, RecordId, Registration, Role, SharedVersion, VersionPool,
+};
 pub use registry::Registry;
 pub use semver;
 pub use time::Timestamp;

@@ -416,12 +416,6 @@ impl SharedVersion {
     pub fn ptr_eq(a: &SharedVersion, b: &SharedVersion) -> bool {
         Arc::ptr_eq(&a.0, &b.0)
     }
-
-    /// How many holders share this copy (the registry uses it to forget versions no
-    /// record carries any more).
-    pub(crate) fn holders(&self) -> usize {
-        Arc::strong_count(&self.0)
-    }
 }
 
 impl std::ops::Deref for SharedVersion {
@@ -500,6 +494,73 @@ impl<'de> Deserialize<'de> for SharedVersion {
             }
         }
         deserializer.deserialize_str(Visitor)
+    }
+}
+
+/// One copy of each version: hands out a [`SharedVersion`] for a version, the same one
+/// for equal versions, so that the records carrying them share it.
+///
+/// It keeps the copies it hands out, and forgets those that nothing else holds any more
+/// once it holds twice as many as after its last look: a stream of distinct versions
+/// costs memory only while records carry them. The [`Registry`](crate::Registry) has
+/// one; a client keeps one for the records it is sent.
+///
+/// ```
+/// use seaport_core::record::{SharedVersion, VersionPool};
+/// let mut pool = VersionPool::default();
+/// let a = pool.share("1.2.3".parse().unwrap());
+/// let b = pool.share("1.2.3".parse().unwrap());
+/// assert!(SharedVersion::ptr_eq(&a, &b));
+/// ```
+#[derive(Debug, Default)]
+pub struct VersionPool {
+    versions: rustc_hash::FxHashSet<SharedVersion>,
+    /// How many versions were left after the last sweep.
+    swept: usize,
+}
+
+impl VersionPool {
+    /// The pool's copy of `version`.
+    pub fn share(&mut self, version: semver::Version) -> SharedVersion {
+        match self.versions.get(&version) {
+            Some(shared) => shared.clone(),
+            None => self.keep(SharedVersion::new(version)),
+        }
+    }
+
+    /// `record` with its version replaced by the pool's copy, when it is the only holder
+    /// of the record (one just decoded from the wire); as it is otherwise.
+    pub fn share_record(&mut self, mut record: Arc<Record>) -> Arc<Record> {
+        let Some(r) = Arc::get_mut(&mut record) else { return record };
+        if let Some(version) = &r.version {
+            match self.versions.get(version.as_semver()) {
+                Some(shared) if SharedVersion::ptr_eq(shared, version) => {}
+                Some(shared) => r.version = Some(shared.clone()),
+                None => {
+                    self.keep(version.clone());
+                }
+            }
+        }
+        record
+    }
+
+    /// How many versions the pool holds.
+    pub fn len(&self) -> usize {
+        self.versions.len()
+    }
+
+    /// Whether the pool holds no version.
+    pub fn is_empty(&self) -> bool {
+        self.versions.is_empty()
+    }
+
+    fn keep(&mut self, version: SharedVersion) -> SharedVersion {
+        if self.versions.len() >= 2 * self.swept.max(32) {
+            self.versions.retain(|v| Arc::strong_count(&v.0) > 1);
+            self.swept = self.versions.len();
+        }
+        self.versions.insert(version.clone());
+        version
     }
 }
 

@@ -10,7 +10,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::error::RegistryError;
 use crate::pattern::Pattern;
 use crate::ports::HostPorts;
-use crate::record::{keyed_by_record_id, Host, Record, Role, SharedVersion};
+use crate::record::{keyed_by_record_id, Host, Record, Role, SharedVersion, VersionPool};
 use crate::value::Meta;
 
 /// How many recently freed ports per host the registry remembers by default.
@@ -46,11 +46,9 @@ pub struct Registry {
     records: FxHashSet<ById>,
     by_role: FxHashMap<Role, FxHashSet<ById>>,
     hosts: FxHashMap<Host, HostPorts>,
-    /// One copy of each version the records carry (and of some they no longer do, until
-    /// the next sweep): see [`shared_version`](Registry::shared_version).
-    versions: FxHashSet<SharedVersion>,
-    /// The number of versions after the last sweep of those no record carries.
-    versions_swept: usize,
+    /// One copy of each version the records carry: see
+    /// [`shared_version`](Registry::shared_version).
+    versions: VersionPool,
     rng: SmallRng,
     remember_freed: usize,
 }
@@ -69,8 +67,7 @@ impl Registry {
             records: FxHashSet::default(),
             by_role: FxHashMap::default(),
             hosts: FxHashMap::default(),
-            versions: FxHashSet::default(),
-            versions_swept: 0,
+            versions: VersionPool::default(),
             rng: SmallRng::seed_from_u64(seed),
             remember_freed: DEFAULT_RECENTLY_FREED,
         }
@@ -110,41 +107,15 @@ impl Registry {
 
     /// `version` as the registry's shared copy: records built with it share one copy of
     /// each version instead of bringing their own (32 bytes less a record, and one
-    /// allocation less).
-    ///
-    /// The registry keeps the copies it hands out, and forgets those that no record
-    /// carries any more once it holds twice as many as after its last look, so a
-    /// stream of distinct versions costs memory only while records carry them.
+    /// allocation less). See [`VersionPool`].
     pub fn shared_version(&mut self, version: semver::Version) -> SharedVersion {
-        match self.versions.get(&version) {
-            Some(shared) => shared.clone(),
-            None => self.keep_version(SharedVersion::new(version)),
-        }
+        self.versions.share(version)
     }
 
     /// `record` with its version replaced by the registry's shared copy, when it is the
     /// only holder of the record (one just decoded from the wire); as it is otherwise.
-    pub fn share_version(&mut self, mut record: Arc<Record>) -> Arc<Record> {
-        let Some(r) = Arc::get_mut(&mut record) else { return record };
-        if let Some(version) = &r.version {
-            match self.versions.get(version.as_semver()) {
-                Some(shared) if SharedVersion::ptr_eq(shared, version) => {}
-                Some(shared) => r.version = Some(shared.clone()),
-                None => {
-                    self.keep_version(version.clone());
-                }
-            }
-        }
-        record
-    }
-
-    fn keep_version(&mut self, version: SharedVersion) -> SharedVersion {
-        if self.versions.len() >= 2 * self.versions_swept.max(32) {
-            self.versions.retain(|v| v.holders() > 1);
-            self.versions_swept = self.versions.len();
-        }
-        self.versions.insert(version.clone());
-        version
+    pub fn share_version(&mut self, record: Arc<Record>) -> Arc<Record> {
+        self.versions.share_record(record)
     }
 
     /// Every record, in an order that depends only on the history of operations.

@@ -26,7 +26,7 @@ use rand::Rng;
 use seaport_core::record::{validate_meta, MetaError, MetaLimits};
 use seaport_core::{
     Change, ClientMessage, ErrorCode, HubMessage, Meta, ParseError, Pattern, PortRequest, Record, RecordId,
-    Registration, RequestId, Role, SubscriptionId,
+    Registration, RequestId, Role, SubscriptionId, VersionPool,
 };
 
 pub use backoff::Backoff;
@@ -458,6 +458,17 @@ struct Driver {
     /// What waiting calls are told when the driver stops.
     failure: ClientError,
     failed_attempts: u32,
+    /// One copy of each version of the records the hubs send (they arrive with one each).
+    versions: VersionPool,
+}
+
+/// `change` with its record's version the pool's copy.
+fn share_version(versions: &mut VersionPool, change: Change) -> Change {
+    match change {
+        Change::Register(r) => Change::Register(versions.share_record(r)),
+        Change::Update(r) => Change::Update(versions.share_record(r)),
+        Change::Free(r) => Change::Free(versions.share_record(r)),
+    }
 }
 
 /// Subscription the client keeps on the hub role, to learn other hubs.
@@ -477,6 +488,7 @@ impl Driver {
             host: None,
             desired: BTreeMap::new(),
             subs,
+            versions: VersionPool::default(),
             next_sub: 1,
             waiters: Vec::new(),
             pending: BTreeMap::new(),
@@ -961,12 +973,12 @@ impl Driver {
             }
             HubMessage::Snapshot { subscription, records } => {
                 if let Some(s) = self.subs.get_mut(&subscription) {
-                    s.replica.add_snapshot(records);
+                    s.replica.add_snapshot(records.into_iter().map(|r| self.versions.share_record(r)).collect());
                 }
             }
             HubMessage::Resumed { subscription, changes } => {
                 if let Some(s) = self.subs.get_mut(&subscription) {
-                    s.replica.add_resumed(changes);
+                    s.replica.add_resumed(changes.into_iter().map(|c| share_version(&mut self.versions, c)).collect());
                 }
             }
             HubMessage::Synced { subscription, at, resumed } => {
@@ -988,6 +1000,7 @@ impl Driver {
                 self.answer_waiters();
             }
             HubMessage::Change { revision, change } => {
+                let change = share_version(&mut self.versions, change);
                 if let Change::Free(record) = &change {
                     self.freed_elsewhere(record);
                 }

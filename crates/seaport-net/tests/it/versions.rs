@@ -69,3 +69,33 @@ async fn node_range_syntax_and_records_without_a_version() {
     })
     .await;
 }
+
+#[async_std::test]
+async fn records_of_one_version_share_one_copy_in_the_hub_and_in_a_client() {
+    use seaport_net::core::SharedVersion;
+    with_deadline(TEST_DEADLINE, async {
+        let (hub, addr) = start_hub(HubConfig::default()).await;
+        let service = client(&addr);
+        let a = service.register("web@2.1.0", RegisterOptions::default()).await.unwrap();
+        let b = service.register("api@2.1.0", RegisterOptions::default()).await.unwrap();
+        let c = service.register("web@2.1.1", RegisterOptions::default()).await.unwrap();
+
+        let version = |r: &std::sync::Arc<seaport_net::core::Record>| r.version.clone().unwrap();
+        let held = hub.records();
+        let by_id = |id: &str| held.iter().find(|r| r.id.as_str() == id).cloned().unwrap();
+        assert!(SharedVersion::ptr_eq(&version(&by_id(a.id.as_str())), &version(&by_id(b.id.as_str()))));
+        assert!(!SharedVersion::ptr_eq(&version(&by_id(a.id.as_str())), &version(&by_id(c.id.as_str()))));
+
+        // A client sent the records (each decoded with a copy of its own) keeps one too.
+        let watcher = client(&addr);
+        let seen = watcher.query("*").await.unwrap();
+        let seen_id = |id: &str| seen.iter().find(|r| r.id.as_str() == id).cloned().unwrap();
+        assert_eq!(version(&seen_id(a.id.as_str())).to_string(), "2.1.0");
+        assert!(SharedVersion::ptr_eq(&version(&seen_id(a.id.as_str())), &version(&seen_id(b.id.as_str()))));
+
+        watcher.close().await;
+        service.close().await;
+        hub.shutdown().await;
+    })
+    .await;
+}
