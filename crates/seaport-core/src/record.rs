@@ -31,65 +31,12 @@ fn check_name(what: &'static str, input: &str, extra: &[u8]) -> Result<(), Parse
     Ok(())
 }
 
-/// A name many records hold, behind one pointer: 8 bytes in each of them, where an
-/// `Arc<str>` takes 16 (the records of a role, or on a host, share one copy).
-type Thin = Arc<Box<str>>;
-
-/// A validated ASCII name behind a thin pointer: one allocation holding the count, the
-/// length and the bytes, and 8 bytes wherever it is held (a record id is held by the
-/// record, by its session's set and by the hub's logs: an `Arc<str>` took 16 in each).
-///
-/// Compared, ordered and hashed as the `str` it holds, so that maps keyed by it are
-/// found by `&str`.
-#[derive(Clone)]
-struct ThinStr(triomphe::ThinArc<(), u8>);
-
-impl ThinStr {
-    fn new(text: &str) -> ThinStr {
-        ThinStr(triomphe::ThinArc::from_header_and_slice((), text.as_bytes()))
-    }
-}
-
-impl std::ops::Deref for ThinStr {
-    type Target = str;
-    fn deref(&self) -> &str {
-        // Only text from a `&str` is ever stored, so this never falls back.
-        std::str::from_utf8(&self.0.slice).unwrap_or_default()
-    }
-}
-
-impl PartialEq for ThinStr {
-    fn eq(&self, other: &ThinStr) -> bool {
-        self.0.slice == other.0.slice
-    }
-}
-
-impl Eq for ThinStr {}
-
-impl PartialOrd for ThinStr {
-    fn partial_cmp(&self, other: &ThinStr) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for ThinStr {
-    fn cmp(&self, other: &ThinStr) -> std::cmp::Ordering {
-        // Byte order is `str` order.
-        self.0.slice.cmp(&other.0.slice)
-    }
-}
-
-impl std::hash::Hash for ThinStr {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        (**self).hash(state);
-    }
-}
-
-impl fmt::Debug for ThinStr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
+/// A name behind a thin pointer: one allocation holding the count, the length and the
+/// bytes, and 8 bytes wherever it is held. A record id is held by the record, by its
+/// session's set and by the hub's logs (an `Arc<str>` took 16 bytes in each); the records
+/// of a role, or on a host, share one copy of its name. Compared, ordered and hashed as
+/// the `str` it holds.
+type Thin = arcstr::ArcStr;
 
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident, $what:literal, $extra:expr, $repr:ty, $new:expr) => {
@@ -190,8 +137,8 @@ name_type!(
     RecordId,
     "record id",
     b"-_.:",
-    ThinStr,
-    ThinStr::new
+    Thin,
+    Thin::from
 );
 
 name_type!(
@@ -203,7 +150,7 @@ name_type!(
     "role",
     b"-_./:",
     Thin,
-    |s: &str| -> Thin { Arc::new(Box::from(s)) }
+    Thin::from
 );
 
 /// Makes a type holding a record (`Arc<Record>` in its field `$field`) an entry of a
@@ -281,7 +228,7 @@ impl Borrow<str> for Host {
 
 impl fmt::Debug for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self.0, f)
+        fmt::Debug::fmt(&*self.0, f)
     }
 }
 
@@ -293,13 +240,13 @@ impl fmt::Display for Host {
 
 impl From<&str> for Host {
     fn from(host: &str) -> Host {
-        Host(Arc::new(Box::from(host)))
+        Host(Thin::from(host))
     }
 }
 
 impl From<String> for Host {
     fn from(host: String) -> Host {
-        Host(Arc::new(host.into_boxed_str()))
+        Host(Thin::from(host))
     }
 }
 
@@ -311,37 +258,37 @@ impl From<Host> for String {
 
 impl PartialEq<str> for Host {
     fn eq(&self, other: &str) -> bool {
-        **self.0 == *other
+        *self.0 == *other
     }
 }
 
 impl PartialEq<&str> for Host {
     fn eq(&self, other: &&str) -> bool {
-        **self.0 == **other
+        *self.0 == **other
     }
 }
 
 impl PartialEq<String> for Host {
     fn eq(&self, other: &String) -> bool {
-        **self.0 == **other
+        *self.0 == **other
     }
 }
 
 impl PartialEq<Host> for str {
     fn eq(&self, other: &Host) -> bool {
-        *self == **other.0
+        *self == *other.0
     }
 }
 
 impl PartialEq<Host> for &str {
     fn eq(&self, other: &Host) -> bool {
-        **self == **other.0
+        **self == *other.0
     }
 }
 
 impl PartialEq<Host> for String {
     fn eq(&self, other: &Host) -> bool {
-        **self == **other.0
+        **self == *other.0
     }
 }
 
@@ -533,6 +480,11 @@ impl VersionPool {
     pub fn share_record(&mut self, mut record: Arc<Record>) -> Arc<Record> {
         let Some(r) = Arc::get_mut(&mut record) else { return record };
         if let Some(version) = &r.version {
+            if Arc::strong_count(&version.0) > 1 {
+                // Shared already: the pool's copy (a version the hub handed out), or one
+                // the caller shares on purpose.
+                return record;
+            }
             match self.versions.get(version.as_semver()) {
                 Some(shared) if SharedVersion::ptr_eq(shared, version) => {}
                 Some(shared) => r.version = Some(shared.clone()),
