@@ -31,8 +31,8 @@ Object.keys(query).forEach(function (k) {
 });
 
 console.log('\n### (b) The same node seaport clients against both hubs\n');
-console.log('| workload | hub | converged | reached | time | registrations/s | register→watcher p50 / p99 | hub CPU | CPU per registration | hub RSS | bytes per registration | disconnects | after hold |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| workload | hub | converged | reached | time | registrations/s | register→watcher p50 / p99 | hub CPU | CPU per registration | hub RSS | bytes per registration | (over the RSS at start) | disconnects | after hold |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 var byKey = {};
 node.filter(function (r) { return r.mode === 'load'; }).forEach(function (r) {
     var w = r.clients + ' x ' + r.services;
@@ -41,10 +41,10 @@ node.filter(function (r) { return r.mode === 'load'; }).forEach(function (r) {
     console.log('| ' + w + ' | ' + r.label + ' | ' + (r.converged ? 'yes' : 'no') + ' | ' + r.reached + ' / ' + r.total + ' | ' +
         f(r.seconds, 2) + ' s | ' + f(r.rate, 0) + ' | ' + f(r.p50_ms, 0) + ' / ' + f(r.p99_ms, 0) + ' ms | ' +
         f(r.hub_cpu_s, 2) + ' s | ' + f(r.hub_cpu_s * 1e6 / r.reached, 1) + ' µs | ' + f(r.hub_rss_kib / 1024, 1) + ' MiB | ' +
-        f(r.bytes_per_registration, 0) + ' | ' + r.disconnects + ' | ' + (r.held_s ? r.after_hold + ' after ' + r.held_s + ' s' : '-') + ' |');
+        f(r.bytes_per_registration, 0) + ' | ' + f(r.bytes_per_registration_cold, 0) + ' | ' + r.disconnects + ' | ' + (r.held_s ? r.after_hold + ' after ' + r.held_s + ' s' : '-') + ' |');
 });
-console.log('\n| workload | CPU per registration, node / seaport-rs | wall time, node / seaport-rs | memory per registration, node / seaport-rs |');
-console.log('|---|---|---|---|');
+console.log('\n| workload | CPU per registration, node / seaport-rs | wall time, node / seaport-rs | memory per registration, node / seaport-rs | (over the RSS at start) |');
+console.log('|---|---|---|---|---|');
 Object.keys(byKey).forEach(function (w) {
     var n = byKey[w].node, r = byKey[w].rs;
     if (!n || !r) return;
@@ -53,7 +53,8 @@ Object.keys(byKey).forEach(function (w) {
     var mem = n.bytes_per_registration / r.bytes_per_registration;
     console.log('| ' + w + ' | ' + ratio(n.hub_cpu_s / n.reached, r.hub_cpu_s / r.reached) + ' | ' +
         (n.converged ? ratio(n.seconds, r.seconds) : '> ' + ratio(n.seconds, r.seconds) + ' (node did not converge)') + ' | ' +
-        ratio(n.bytes_per_registration, r.bytes_per_registration) + ' |');
+        ratio(n.bytes_per_registration, r.bytes_per_registration) + ' | ' +
+        ratio(n.bytes_per_registration_cold, r.bytes_per_registration_cold) + ' |');
     bar(w + ' node clients: our hub >= 10x less CPU per registration', r.converged && (cpu >= 10 || r.hub_cpu_s === 0), ratio(n.hub_cpu_s / n.reached, r.hub_cpu_s / r.reached));
     bar(w + ' node clients: our hub at least as fast (wall)', r.converged && (!n.converged || wall >= 1), ratio(n.seconds, r.seconds));
     bar(w + ' node clients: our hub >= 10x less memory per registration', r.converged && mem >= 10, ratio(n.bytes_per_registration, r.bytes_per_registration));
