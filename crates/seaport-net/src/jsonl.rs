@@ -419,20 +419,24 @@ pub(crate) fn encode_into(message: &HubMessage, out: &mut Vec<u8>) {
 }
 
 /// Appends the line of `change`: a register line for a registration or an update (node
-/// has no update message), `["free", id]` for a free. The hub's writers encode one for
-/// each node connection they send it to ([`SharedLog`](server::queue::SharedLog)).
-pub(crate) fn change_line(change: &Change, out: &mut Vec<u8>) {
-    match change {
-        Change::Register(r) | Change::Update(r) => push_register(out, r),
-        Change::Free(r) => {
-            let start = out.len();
-            out.extend_from_slice(b"[\"free\",");
-            if push_json_str(out, r.id.as_str()).is_ok() {
-                out.extend_from_slice(b"]\n");
-            } else {
-                out.truncate(start);
-            }
-        }
+/// has no update message), `["free", id]` for a free.
+fn change_line(change: &Change, out: &mut Vec<u8>) {
+    record_line(change.record(), matches!(change, Change::Free(_)), out);
+}
+
+/// Appends the line of a change to `record`: `["free", id]` if it was `freed`, else a
+/// register line. The hub's writers encode one for each node connection they send it to
+/// ([`SharedLog`](server::queue::SharedLog)).
+pub(crate) fn record_line(record: &Record, freed: bool, out: &mut Vec<u8>) {
+    if !freed {
+        return push_register(out, record);
+    }
+    let start = out.len();
+    out.extend_from_slice(b"[\"free\",");
+    if push_json_str(out, record.id.as_str()).is_ok() {
+        out.extend_from_slice(b"]\n");
+    } else {
+        out.truncate(start);
     }
 }
 

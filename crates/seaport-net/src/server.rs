@@ -205,7 +205,7 @@ impl Hub {
             next_session: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
             timer_wake: Mutex::new(None),
-            lines: queue::SharedLog::new(jsonl::change_line),
+            lines: queue::SharedLog::new(jsonl::record_line),
             heartbeat_frame: {
                 let mut frame = Vec::new();
                 let _ = encode_unsigned(&HubMessage::Heartbeat, &mut frame);

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use futures::AsyncWrite;
-use seaport_core::Change;
+use seaport_core::{Change, Record};
 
 use super::Frame;
 
@@ -50,13 +50,15 @@ const CHUNK: usize = 256;
 /// [`BATCH`]), so that lines encoded for a full socket are few.
 const MIN_ENCODE: usize = 8 * 1024;
 
-/// Writes a change of the shared log as its line.
-pub(crate) type EncodeLine = fn(&Change, &mut Vec<u8>);
+/// Writes a change of the shared log as its line: the record, and whether it was freed
+/// (else registered or updated).
+pub(crate) type EncodeLine = fn(&Record, bool, &mut Vec<u8>);
 
-/// A change of the shared log, with the length of its line.
+/// A change of the shared log, with the length of its line: 16 bytes.
 pub(crate) struct LogLine {
-    change: Change,
+    record: Arc<Record>,
     len: u32,
+    freed: bool,
 }
 
 /// Bytes to send: a frame, or a run of changes of one of the shared log's chunks, which
@@ -107,7 +109,7 @@ impl Piece {
                         break;
                     }
                     let at = out.len();
-                    encode(&line.change, out);
+                    encode(&line.record, line.freed, out);
                     if skip > 0 {
                         // The part of the line an earlier write took.
                         out.drain(at..(at + skip).min(out.len()));
@@ -192,7 +194,7 @@ impl Queue {
 /// taken yet, and node clients read slowly: at 1 000 clients x 10 services, the hub's
 /// largest single cost per registration at the moment every record had reached a
 /// watcher. An entry is now a change and its line's length in a chunk of [`CHUNK`]
-/// changes (24 bytes, the record itself being the registry's), and a 4-byte count. A
+/// changes (16 bytes, the record itself being the registry's), and a 4-byte count. A
 /// writer takes a run of entries of one chunk as one piece, holding the chunk.
 pub(crate) struct SharedLog {
     inner: Mutex<LogInner>,
@@ -248,7 +250,8 @@ impl SharedLog {
             log.seal();
         }
         log.scratch.clear();
-        (log.encode)(change, &mut log.scratch);
+        let freed = matches!(change, Change::Free(_));
+        (log.encode)(change.record(), freed, &mut log.scratch);
         let len = log.scratch.len();
         if log.scratch.capacity() > BATCH {
             // Past one long line: back to nothing.
@@ -257,7 +260,7 @@ impl SharedLog {
         let Ok(len @ 1..) = u32::try_from(len) else { return None };
         let seq = log.base + log.pending.len() as u64;
         log.pending.push_back(0);
-        log.open.push(LogLine { change: change.clone(), len });
+        log.open.push(LogLine { record: Arc::clone(change.record()), len, freed });
         log.queuing = Some(seq);
         Some((len as usize, seq))
     }
@@ -882,8 +885,8 @@ mod tests {
     }
 
     /// The test log's encoding: a change's line is its record's id.
-    fn id_line(change: &Change, out: &mut Vec<u8>) {
-        out.extend_from_slice(change.record().id.as_str().as_bytes());
+    fn id_line(record: &Record, _freed: bool, out: &mut Vec<u8>) {
+        out.extend_from_slice(record.id.as_str().as_bytes());
     }
 
     /// A change whose line is `len` (1 to 128) bytes of `tag`'s letter.
@@ -1004,6 +1007,12 @@ mod tests {
             take(&mut inbox_b);
         }
         assert_eq!((log.len(), log.changes_held()), (0, 0), "all taken: the log holds nothing");
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_log_entry_is_a_16_byte_change_and_a_4_byte_count() {
+        assert_eq!(std::mem::size_of::<LogLine>(), 16);
     }
 
     #[test]
