@@ -61,33 +61,41 @@ pub(crate) struct LogLine {
     freed: bool,
 }
 
+/// [`CHUNK`] changes of the shared log, sealed, and how they go on the wire.
+pub(crate) struct Chunk {
+    lines: Box<[LogLine]>,
+    encode: EncodeLine,
+}
+
 /// Bytes to send: a frame, or a run of changes of one of the shared log's chunks, which
-/// the writer encodes as lines when it sends them.
+/// the writer encodes as lines when it sends them. 24 bytes: a writer holds a few of them
+/// while its socket is full, and a thousand node connections' writers can be.
 pub(crate) enum Piece {
-    /// Bytes `start..end` of a frame.
-    Bytes { bytes: Frame, start: usize, end: usize },
+    /// Bytes `start..end` of a frame (a frame is at most 4 GiB: its length is a u32 on
+    /// the wire).
+    Bytes { bytes: Frame, start: u32, end: u32 },
     /// Changes `start..end` of a chunk, whose lines are `len` bytes in all.
-    Lines { chunk: Arc<[LogLine]>, start: usize, end: usize, len: usize, encode: EncodeLine },
+    Lines { chunk: Arc<Chunk>, start: u16, end: u16, len: u32 },
 }
 
 impl Piece {
     fn whole(bytes: Frame) -> Piece {
-        let end = bytes.len();
+        let end = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
         Piece::Bytes { bytes, start: 0, end }
     }
 
     /// The bytes, for a frame; `None` for lines, which are encoded as they are written.
     fn bytes(&self) -> Option<&[u8]> {
         match self {
-            Piece::Bytes { bytes, start, end } => Some(bytes.get(*start..*end).unwrap_or_default()),
+            Piece::Bytes { bytes, start, end } => Some(bytes.get(*start as usize..*end as usize).unwrap_or_default()),
             Piece::Lines { .. } => None,
         }
     }
 
     pub(crate) fn len(&self) -> usize {
         match self {
-            Piece::Bytes { start, end, .. } => end - start,
-            Piece::Lines { len, .. } => *len,
+            Piece::Bytes { start, end, .. } => (end - start) as usize,
+            Piece::Lines { len, .. } => *len as usize,
         }
     }
 
@@ -97,8 +105,8 @@ impl Piece {
     fn write_into(&self, out: &mut Vec<u8>, mut skip: usize, limit: usize) {
         match self {
             Piece::Bytes { .. } => out.extend_from_slice(self.bytes().and_then(|b| b.get(skip..)).unwrap_or_default()),
-            Piece::Lines { chunk, start, end, encode, .. } => {
-                let lines = chunk.get(*start..*end).unwrap_or_default();
+            Piece::Lines { chunk, start, end, .. } => {
+                let lines = chunk.lines.get(*start as usize..*end as usize).unwrap_or_default();
                 for line in lines {
                     let len = line.len as usize;
                     if skip >= len {
@@ -109,7 +117,7 @@ impl Piece {
                         break;
                     }
                     let at = out.len();
-                    encode(&line.record, line.freed, out);
+                    (chunk.encode)(&line.record, line.freed, out);
                     if skip > 0 {
                         // The part of the line an earlier write took.
                         out.drain(at..(at + skip).min(out.len()));
@@ -208,7 +216,7 @@ struct LogInner {
     /// zero while it is being queued.
     pending: VecDeque<i32>,
     /// Sealed chunks, oldest first, each with the sequence number of its first entry.
-    chunks: VecDeque<(u64, Arc<[LogLine]>)>,
+    chunks: VecDeque<(u64, Arc<Chunk>)>,
     /// The entries from `open_first` on, not sealed into a chunk yet: the first writer
     /// to take one of them seals them.
     open: Vec<LogLine>,
@@ -287,7 +295,7 @@ impl SharedLog {
     #[cfg(test)]
     fn changes_held(&self) -> usize {
         let log = self.lock();
-        log.chunks.iter().map(|(_, c)| c.len()).sum::<usize>() + log.open.len()
+        log.chunks.iter().map(|(_, c)| c.lines.len()).sum::<usize>() + log.open.len()
     }
 }
 
@@ -305,16 +313,16 @@ impl LogInner {
         }
         let at = self.chunks.partition_point(|(first, _)| *first <= seq).checked_sub(1)?;
         let (first, chunk) = self.chunks.get(at)?;
-        let start = usize::try_from(seq - first).ok()?;
-        let len = chunk.get(start)?.len as usize;
-        Some(Piece::Lines { chunk: Arc::clone(chunk), start, end: start + 1, len, encode: self.encode })
+        let start = u16::try_from(seq - first).ok()?;
+        let len = chunk.lines.get(start as usize)?.len;
+        Some(Piece::Lines { chunk: Arc::clone(chunk), start, end: start + 1, len })
     }
 
     /// Makes the open entries a chunk that writers can share.
     fn seal(&mut self) {
         if !self.open.is_empty() {
-            let lines: Arc<[LogLine]> = std::mem::take(&mut self.open).into();
-            self.chunks.push_back((self.open_first, lines));
+            let lines = std::mem::take(&mut self.open).into_boxed_slice();
+            self.chunks.push_back((self.open_first, Arc::new(Chunk { lines, encode: self.encode })));
         }
         self.open_first = self.base + self.pending.len() as u64;
     }
@@ -544,7 +552,7 @@ impl Inbox {
                                     Piece::Lines { chunk: next, start: at, .. },
                                 ) if Arc::ptr_eq(chunk, next) && *end == *at => {
                                     *end += 1;
-                                    *run += len;
+                                    *run += len as u32;
                                     true
                                 }
                                 _ => false,
@@ -1011,8 +1019,9 @@ mod tests {
 
     #[test]
     #[cfg(target_pointer_width = "64")]
-    fn a_log_entry_is_a_16_byte_change_and_a_4_byte_count() {
+    fn log_entries_and_pieces_stay_small() {
         assert_eq!(std::mem::size_of::<LogLine>(), 16);
+        assert_eq!(std::mem::size_of::<Piece>(), 24);
     }
 
     #[test]
