@@ -295,9 +295,10 @@ impl FromIterator<(String, Value)> for Meta {
 
 impl Extend<(String, Value)> for Meta {
     fn extend<I: IntoIterator<Item = (String, Value)>>(&mut self, iter: I) {
-        let mut entries = self.entries.take().map(Vec::from).unwrap_or_default();
-        entries.extend(iter.into_iter().map(|(k, v)| (Key::from(k), v)));
-        *self = Meta::from_sorted(normalize(entries));
+        self.edit(|entries| {
+            entries.extend(iter.into_iter().map(|(k, v)| (Key::from(k), v)));
+            *entries = normalize(std::mem::take(entries));
+        });
     }
 }
 

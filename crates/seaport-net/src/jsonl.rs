@@ -234,7 +234,7 @@ fn push_line(out: &mut Vec<u8>, row: &impl serde::Serialize) {
 /// for [`node_meta`] (keys in byte order, fields shadowing metadata of the same name),
 /// written straight from the record. Building the map took a `String` for every key and
 /// value, and a line is encoded for every node connection it goes to.
-pub(crate) fn push_register(out: &mut Vec<u8>, record: &Record) {
+fn push_register(out: &mut Vec<u8>, record: &Record) {
     let start = out.len();
     if write_register(out, record).is_err() {
         out.truncate(start);

@@ -393,20 +393,8 @@ impl Outbox {
     /// Queues a heartbeat, whatever the queue holds (it is a few bytes, sent once per
     /// heartbeat interval); `false` only when the writer is gone.
     pub(crate) fn push_beat(&mut self, frame: Frame) -> bool {
-        let waker = {
-            let mut state = self.queue.lock();
-            if !state.open {
-                return false;
-            }
-            state.bytes += frame.len();
-            state.slots.push_back(Slot::Frame(frame));
-            state.messages += 1;
-            state.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-        true
+        let len = frame.len();
+        self.push_slot_within(len, false, |slots| slots.push_back(Slot::Frame(frame)))
     }
 
     /// Queues entry `seq` of the queue's shared log, `len` bytes long; `false` when the
@@ -438,12 +426,17 @@ impl Outbox {
     }
 
     fn push_slot(&mut self, len: usize, put: impl FnOnce(&mut VecDeque<Slot>)) -> bool {
+        self.push_slot_within(len, true, put)
+    }
+
+    /// Queues what `put` adds, `len` bytes, if the writer is still there and, when
+    /// `bounded`, the queue has room for it.
+    fn push_slot_within(&mut self, len: usize, bounded: bool, put: impl FnOnce(&mut VecDeque<Slot>)) -> bool {
         let waker = {
             let mut state = self.queue.lock();
-            if !state.open
-                || state.messages >= self.queue.max_messages
-                || (state.bytes > 0 && state.bytes.saturating_add(len) > self.queue.max_bytes)
-            {
+            let full = state.messages >= self.queue.max_messages
+                || (state.bytes > 0 && state.bytes.saturating_add(len) > self.queue.max_bytes);
+            if !state.open || (bounded && full) {
                 return false;
             }
             put(&mut state.slots);
@@ -650,12 +643,12 @@ pub(crate) struct Writer {
     /// Bytes of `frames[0]` already written.
     offset: usize,
     /// How many bytes of lines to encode for the next write (see [`MIN_ENCODE`]).
-    encode: usize,
+    encode_budget: usize,
 }
 
 impl Writer {
     pub(crate) fn new(inbox: Inbox) -> Writer {
-        Writer { inbox, frames: VecDeque::new(), offset: 0, encode: BATCH }
+        Writer { inbox, frames: VecDeque::new(), offset: 0, encode_budget: BATCH }
     }
 
     /// Waits until something is queued and takes it (see [`Inbox::fill`]); the frames
@@ -724,23 +717,22 @@ impl Writer {
                     for (i, piece) in self.frames.iter().enumerate() {
                         let skip = if i == 0 { self.offset } else { 0 };
                         // Whole frames, and as many lines as fit.
-                        if i > 0 && piece.bytes().is_some() && buf.len() + piece.len() > self.encode {
+                        if i > 0 && piece.bytes().is_some() && buf.len() + piece.len() > self.encode_budget {
                             break;
                         }
-                        piece.write_into(buf, skip, self.encode);
-                        if buf.len() >= self.encode {
+                        piece.write_into(buf, skip, self.encode_budget);
+                        if buf.len() >= self.encode_budget {
                             break;
                         }
                     }
+                    let written = Pin::new(&mut *stream).poll_write(cx, buf);
+                    let offered = buf.len();
+                    // The thread's buffer stays: it holds a batch, or one line more; past
+                    // one long line it goes back to a batch.
                     if buf.capacity() > 2 * BATCH {
-                        // Past one long line: the buffer goes back to a batch after this write.
-                        let written = Pin::new(&mut *stream).poll_write(cx, buf);
-                        let offered = buf.len();
                         *buf = Vec::with_capacity(BATCH);
-                        return (written, offered);
                     }
-                    // The thread's buffer stays: it holds a batch, or one line more.
-                    (Pin::new(&mut *stream).poll_write(cx, buf), buf.len())
+                    (written, offered)
                 })
             } else if count == 1 {
                 let rest = slices[0];
@@ -754,7 +746,7 @@ impl Writer {
                     if copy {
                         // Encode about what the socket takes: twice its last take, at least
                         // MIN_ENCODE, and a whole batch while it takes everything.
-                        self.encode = if n < offered { (2 * n).clamp(MIN_ENCODE, BATCH) } else { BATCH };
+                        self.encode_budget = if n < offered { (2 * n).clamp(MIN_ENCODE, BATCH) } else { BATCH };
                     }
                     self.advance(n)
                 }
@@ -762,7 +754,7 @@ impl Writer {
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
                     if copy {
-                        self.encode = MIN_ENCODE;
+                        self.encode_budget = MIN_ENCODE;
                     }
                     return Poll::Pending;
                 }
