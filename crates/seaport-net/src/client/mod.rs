@@ -595,7 +595,22 @@ impl Driver {
         let mut future = Box::pin(future.fuse());
         loop {
             futures::select! {
-                output = future => return Some(output),
+                output = future => {
+                    // Commands sent while the future ran (an `events()` call right after
+                    // `connect`) are taken before its output is acted on, so that what
+                    // follows (the `Connected` event) reaches them: `select!` picks at
+                    // random when both are ready.
+                    loop {
+                        match commands.try_recv() {
+                            Ok(cmd) => self.handle_command(cmd, None).await,
+                            Err(mpsc::TryRecvError::Closed) => return None,
+                            Err(mpsc::TryRecvError::Empty) => return Some(output),
+                        }
+                        if self.closing.is_some() {
+                            return None;
+                        }
+                    }
+                }
                 cmd = commands.next() => {
                     match cmd {
                         Some(cmd) => self.handle_command(cmd, None).await,
